@@ -1,0 +1,93 @@
+"""tapem: differentiable losses written as generator programs over a reverse-mode tape.
+
+A loss is a generator function decorated with :func:`tapem`. It ``yield``\\ s requests
+(:class:`Leaf`, :class:`Op`) to an interpreter, which records each on a tape and sends back a
+:class:`Handle`. Run it with :func:`run` (a ``Result``) or :func:`value_and_grad`.
+
+>>> import numpy as np
+>>> import tapem as tm
+>>> from tapem import ops
+>>> @tm.tapem
+... def loss(w):
+...     W = yield from tm.param(w, name="w")
+...     y = yield ops.tanh(W)
+...     return (yield ops.sum(y))
+>>> value, grads = tm.value_and_grad(loss(np.array([0.0, 1.0])))
+>>> assert np.allclose(grads["w"], 1 - np.tanh([0.0, 1.0]) ** 2)
+"""
+
+from tapem import interpreters, ops
+from tapem.backward import backward, backward_scalar
+from tapem.data import Dataset
+from tapem.driver import evaluate, execute, run
+from tapem.errors import (
+    DomainError,
+    EmptyDataset,
+    InvalidArgument,
+    InvalidNodeId,
+    InvalidRequest,
+    NonFinite,
+    NotScalar,
+    ScriptMismatch,
+    ShapeMismatch,
+    SourceLocation,
+    TapeError,
+)
+from tapem.functional import grad, value_and_grad
+from tapem.handle import Handle
+from tapem.ops.opdef import OpDef, ShapeDtype, Variadic
+from tapem.program import Gen, Program, tapem
+from tapem.requests import Leaf, Op, Request
+from tapem.tape import Node, Tape
+from tapem.training import (
+    const,
+    fold_m,
+    mean_scalar_over,
+    mean_scalar_over_array,
+    mean_scalar_over_dataset,
+    param,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Dataset",
+    "DomainError",
+    "EmptyDataset",
+    "Gen",
+    "Handle",
+    "InvalidArgument",
+    "InvalidNodeId",
+    "InvalidRequest",
+    "Leaf",
+    "Node",
+    "NonFinite",
+    "NotScalar",
+    "Op",
+    "OpDef",
+    "Program",
+    "Request",
+    "ScriptMismatch",
+    "ShapeDtype",
+    "ShapeMismatch",
+    "SourceLocation",
+    "Tape",
+    "TapeError",
+    "Variadic",
+    "backward",
+    "backward_scalar",
+    "const",
+    "evaluate",
+    "execute",
+    "fold_m",
+    "grad",
+    "interpreters",
+    "mean_scalar_over",
+    "mean_scalar_over_array",
+    "mean_scalar_over_dataset",
+    "ops",
+    "param",
+    "run",
+    "tapem",
+    "value_and_grad",
+]

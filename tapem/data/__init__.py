@@ -1,0 +1,5 @@
+"""Datasets and data loading."""
+
+from tapem.data.dataset import Dataset
+
+__all__ = ["Dataset"]

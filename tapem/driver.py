@@ -1,0 +1,126 @@
+"""The driver: the one loop that advances a program's generator, and the ``run`` functions.
+
+For each request the program yields, the driver asks the interpreter for a handle and sends it
+back. When the interpreter raises a :class:`~tapem.TapeError`, the driver records the user's
+source line on it and raises it **into the program at that yield**, so the program may catch it
+and the traceback ends on the user's line. An error that escapes the program becomes
+``Failure(error)``; the generator is closed and the input tape is untouched.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from typing import Any, TypeVar
+
+from returns.result import Failure, Result, Success
+
+from tapem.errors import InvalidRequest, SourceLocation, TapeError
+from tapem.interpreters.eager import Eager
+from tapem.interpreters.protocol import Interpreter
+from tapem.program import Program
+from tapem.requests import Leaf, Op
+from tapem.sites import current_site, location_from_traceback
+from tapem.tape import Tape
+
+__all__ = ["evaluate", "execute", "run"]
+
+T = TypeVar("T")
+
+
+def _start(program: object) -> Generator[Any, Any, Any]:
+    if not isinstance(program, Program):
+        hint = ""
+        if isinstance(program, Generator):
+            hint = "; decorate the generator function with @tm.tapem so it can be re-run"
+        raise TypeError(f"expected a tapem Program, got {type(program).__name__}{hint}")
+    gen = iter(program)
+    if not isinstance(gen, Generator):
+        raise TypeError(
+            f"{program.name} returned a {type(gen).__name__}, not a generator: a tapem program "
+            "must `yield` its requests (did it forget a `yield`?)"
+        )
+    return gen
+
+
+def _not_a_request(obj: object) -> InvalidRequest:
+    if isinstance(obj, (Program, Generator)):
+        return InvalidRequest(
+            obj, "use `yield from` to run a sub-program, e.g. `yield from tm.param(w)`"
+        )
+    return InvalidRequest(obj)
+
+
+def drive(
+    program: Program[T], interpreter: Interpreter, tape: Tape
+) -> Result[tuple[T, Tape], TapeError]:
+    """Run ``program`` under ``interpreter``, extending ``tape``. The only generator driver."""
+    gen = _start(program)
+
+    def site() -> SourceLocation | None:
+        return current_site(gen)
+
+    interpreter.begin(tape, site)
+    leaf, op = interpreter.leaf, interpreter.op
+    send = gen.send
+    try:
+        request = next(gen)
+        while True:
+            try:
+                cls = request.__class__
+                if cls is Op:
+                    response = op(request)
+                elif cls is Leaf:
+                    response = leaf(request)
+                else:
+                    raise _not_a_request(request)
+            except TapeError as error:
+                if error.location is None:
+                    error.location = site()
+                request = gen.throw(error.with_traceback(None))
+                continue
+            except Exception as error:  # a bug in a rule: still raised at the user's line
+                request = gen.throw(error)
+                continue
+            request = send(response)
+    except StopIteration as stop:
+        return Success((stop.value, interpreter.end()))
+    except TapeError as error:
+        if error.location is None:
+            error.location = location_from_traceback(error.__traceback__)
+        return Failure(error)
+    finally:
+        gen.close()
+
+
+def run(
+    program: Program[T], tape: Tape | None = None, *, interpreter: Interpreter | None = None
+) -> Result[tuple[T, Tape], TapeError]:
+    """Run ``program`` on ``tape`` (empty if ``None``): ``Success((value, new_tape))`` or
+    ``Failure(error)``. ``tape`` itself is never changed.
+
+    >>> import numpy as np
+    >>> import tapem as tm
+    >>> @tm.tapem
+    ... def double(x):
+    ...     X = yield from tm.const(x)
+    ...     return (yield X * 2.0)
+    >>> out, tape = tm.run(double(np.array([1.0, 2.0]))).unwrap()
+    >>> len(tape), out.id
+    (2, 1)
+    >>> assert np.allclose(tape.value(out), [2.0, 4.0])
+    """
+    return drive(program, interpreter if interpreter is not None else Eager(), tape or Tape())
+
+
+def evaluate(
+    program: Program[T], tape: Tape | None = None, *, interpreter: Interpreter | None = None
+) -> Result[T, TapeError]:
+    """Like :func:`run`, keeping only the program's return value."""
+    return run(program, tape, interpreter=interpreter).map(lambda pair: pair[0])
+
+
+def execute(
+    program: Program[T], tape: Tape | None = None, *, interpreter: Interpreter | None = None
+) -> Result[Tape, TapeError]:
+    """Like :func:`run`, keeping only the new tape."""
+    return run(program, tape, interpreter=interpreter).map(lambda pair: pair[1])

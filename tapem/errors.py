@@ -1,0 +1,175 @@
+"""The closed hierarchy of errors a tapem program can fail with.
+
+Every error is an :class:`Exception` with structured fields and a message that says what went
+wrong, where (op, node, the user's ``file:line``) and how to fix it. The driver fills in
+:attr:`TapeError.location` with the user's source line of the request that failed, then raises
+the error into the program at that ``yield``.
+
+>>> err = ShapeMismatch("add", [(2,), (3,)])
+>>> isinstance(err, TapeError) and "shape mismatch" in str(err)
+True
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import NamedTuple
+
+__all__ = [
+    "DomainError",
+    "EmptyDataset",
+    "InvalidArgument",
+    "InvalidNodeId",
+    "InvalidRequest",
+    "NonFinite",
+    "NotScalar",
+    "ScriptMismatch",
+    "ShapeMismatch",
+    "SourceLocation",
+    "TapeError",
+]
+
+
+class SourceLocation(NamedTuple):
+    """Where in the user's code a request was made."""
+
+    file: str
+    line: int
+    function: str
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line} in {self.function}"
+
+
+def _fmt_shape(shape: Sequence[int]) -> str:
+    return "[" + ",".join(str(d) for d in shape) + "]"
+
+
+class TapeError(Exception):
+    """Base class of every error tapem reports.
+
+    ``message`` says what went wrong; ``op`` names the operation (if any); ``location`` is the
+    user's source line of the failing request (set by the driver when the error is raised into
+    the program).
+    """
+
+    def __init__(self, message: str, *, op: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.op = op
+        self.location: SourceLocation | None = None
+
+    def __str__(self) -> str:
+        if self.location is None:
+            return self.message
+        return f"{self.message} (at {self.location})"
+
+
+class ShapeMismatch(TapeError):
+    """Operand shapes do not fit the op, or a per-sample loss is not scalar."""
+
+    def __init__(self, op: str, shapes: Sequence[Sequence[int]], detail: str = "") -> None:
+        self.shapes = tuple(tuple(s) for s in shapes)
+        got = ", ".join(_fmt_shape(s) for s in self.shapes)
+        hint = f": {detail}" if detail else ""
+        super().__init__(f"{op}: shape mismatch, got {got}{hint}", op=op)
+
+
+class InvalidNodeId(TapeError):
+    """A handle or node id that is not on this tape."""
+
+    def __init__(self, node_id: object, tape_length: int, op: str | None = None) -> None:
+        self.node_id = node_id
+        self.tape_length = tape_length
+        where = f"{op}: " if op else ""
+        super().__init__(
+            f"{where}invalid node id {node_id!r}: the tape has {tape_length} nodes "
+            f"(ids 0..{tape_length - 1}); was this handle made by another run?",
+            op=op,
+        )
+
+
+class NotScalar(TapeError):
+    """``backward_scalar`` from an output that is not a scalar, or a seed of the wrong shape."""
+
+    def __init__(self, node_id: int, shape: Sequence[int], seed_shape: Sequence[int] = ()) -> None:
+        self.node_id = node_id
+        self.shape = tuple(shape)
+        self.seed_shape = tuple(seed_shape)
+        super().__init__(
+            f"seed gradient shape mismatch: node {node_id} has shape {_fmt_shape(self.shape)}, "
+            f"the seed has shape {_fmt_shape(self.seed_shape)}; reduce the output to a scalar "
+            "(e.g. ops.sum or ops.mean) or pass a seed of the output's shape to tm.backward"
+        )
+
+
+class EmptyDataset(TapeError):
+    """``mean_scalar_over*`` over no samples, or batching an empty dataset."""
+
+    def __init__(self, tag: str) -> None:
+        self.tag = tag
+        super().__init__(f"{tag}: empty dataset")
+
+
+class DomainError(TapeError):
+    """An input outside the op's domain (``log`` of a value <= 0 or NaN)."""
+
+    def __init__(self, op: str, detail: str, hint: str = "") -> None:
+        self.detail = detail
+        msg = f"{op}: {detail}" + (f"; {hint}" if hint else "")
+        super().__init__(msg, op=op)
+
+
+class InvalidArgument(TapeError):
+    """A bad static parameter (pool kernel 0, smooth-max beta 0, batch size <= 0, ...)."""
+
+    def __init__(self, message: str, *, op: str | None = None) -> None:
+        super().__init__(message, op=op)
+
+
+class InvalidRequest(TapeError):
+    """The program yielded something that is not a request (``Leaf`` or ``Op``)."""
+
+    def __init__(self, obj: object, detail: str = "") -> None:
+        self.object_type = type(obj).__name__
+        extra = f"; {detail}" if detail else ""
+        super().__init__(
+            f"a tapem program may only yield requests (Leaf or Op); got an object of type "
+            f"{self.object_type}{extra}"
+        )
+
+
+class NonFinite(TapeError):
+    """The debugging interpreter found NaN or Inf in a value or a cotangent."""
+
+    def __init__(
+        self,
+        op: str,
+        node_id: int,
+        phase: str,
+        created_at: SourceLocation | None = None,
+        detail: str = "",
+    ) -> None:
+        self.node_id = node_id
+        self.phase = phase
+        self.created_at = created_at
+        where = f" (node created at {created_at})" if created_at is not None else ""
+        extra = f": {detail}" if detail else ""
+        super().__init__(
+            f"non-finite value in the {phase} pass of {op} at node {node_id}{where}{extra}",
+            op=op,
+        )
+
+
+class ScriptMismatch(TapeError):
+    """A scripted interpreter saw a request other than the one it expected."""
+
+    def __init__(self, index: int, expected: str, got: str, log: Sequence[str]) -> None:
+        self.index = index
+        self.expected = expected
+        self.got = got
+        self.log = tuple(log)
+        so_far = "\n".join(f"  {line}" for line in self.log) or "  (nothing)"
+        super().__init__(
+            f"request {index}: expected {expected}, got {got}\nrequests so far:\n{so_far}"
+        )

@@ -1,0 +1,85 @@
+"""The convenience surface: values and gradients, raising typed errors instead of ``Result``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from tapem.driver import run
+from tapem.errors import InvalidArgument, NotScalar, TapeError
+from tapem.handle import Handle
+from tapem.interpreters.eager import Eager
+from tapem.interpreters.protocol import Interpreter
+from tapem.program import Program
+from tapem.tape import Tape, readonly
+
+__all__ = ["grad", "value_and_grad"]
+
+Grads = dict[str | int, Any]
+
+
+def _raise(error: TapeError) -> Any:
+    raise error
+
+
+def param_keys(tape: Tape) -> dict[int, str | int]:
+    """The key of each trainable leaf: its name, or its node id if it has none."""
+    keys: dict[int, str | int] = {}
+    seen: dict[str, int] = {}
+    for i, node in enumerate(tape):
+        if node.rule is None and node.requires_grad:
+            if node.name is None:
+                keys[i] = i
+                continue
+            if node.name in seen:
+                raise InvalidArgument(
+                    f"two trainable leaves are named {node.name!r} (nodes {seen[node.name]} and "
+                    f"{i}); give each param a distinct name so its gradient can be keyed by it"
+                )
+            seen[node.name] = i
+            keys[i] = node.name
+    return keys
+
+
+def value_and_grad(
+    program: Program[Any], *, interpreter: Interpreter | None = None
+) -> tuple[Any, Grads]:
+    """Run ``program`` (a loss that declares its own ``param``\\ s) and differentiate it.
+
+    Returns ``(value, grads)``: the loss value (a read-only 0-d array) and a dict mapping each
+    named ``param`` to its gradient (unnamed params by node id). A param the loss does not
+    depend on has no entry. Raises the :class:`~tapem.TapeError` on failure.
+
+    >>> import numpy as np
+    >>> import tapem as tm
+    >>> @tm.tapem
+    ... def loss(w):
+    ...     W = yield from tm.param(w, name="w")
+    ...     sq = yield W * W
+    ...     return (yield tm.ops.sum(sq))
+    >>> value, grads = tm.value_and_grad(loss(np.array([1.0, -2.0])))
+    >>> assert float(value) == 5.0 and np.allclose(grads["w"], [2.0, -4.0])
+    """
+    interp = interpreter if interpreter is not None else Eager()
+    out, tape = run(program, interpreter=interp).alt(_raise).unwrap()
+    if not isinstance(out, Handle):
+        raise TypeError(
+            f"value_and_grad needs a program that returns the handle of a scalar node; "
+            f"{getattr(program, 'name', program)!r} returned {type(out).__name__}"
+        )
+    node = tape.node(out)
+    if node.shape != ():
+        raise NotScalar(out.id, node.shape)
+    keys = param_keys(tape)
+    grads = interp.backward(tape, out.id, np.ones((), dtype=node.dtype))
+    result: Grads = {}
+    for i, key in keys.items():
+        if i < len(grads) and grads[i] is not None:
+            result[key] = readonly(grads[i])
+    return node.value, result
+
+
+def grad(program: Program[Any], *, interpreter: Interpreter | None = None) -> Grads:
+    """The gradients of :func:`value_and_grad`, without the value."""
+    return value_and_grad(program, interpreter=interpreter)[1]

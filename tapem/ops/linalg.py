@@ -1,0 +1,85 @@
+"""Linear algebra: ``linear`` (W x + b, PyTorch's weight layout) and ``matmul``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from tapem.errors import ShapeMismatch
+from tapem.ops.opdef import OpDef, ShapeDtype, broadcast_shapes, result_dtype
+
+__all__ = ["linear", "matmul"]
+
+
+def _linear_shape(W: Any, b: Any, x: Any) -> ShapeDtype:
+    shapes = [W.shape, b.shape, x.shape]
+    if len(W.shape) != 2 or len(b.shape) != 1 or len(x.shape) < 1:
+        raise ShapeMismatch("linear", shapes, "expected W [out, in], b [out], x [..., in]")
+    if b.shape[0] != W.shape[0] or x.shape[-1] != W.shape[1]:
+        raise ShapeMismatch("linear", shapes, "expected W [out, in], b [out], x [..., in]")
+    return ShapeDtype((*x.shape[:-1], W.shape[0]), result_dtype(W, b, x))
+
+
+def _linear(W: Any, b: Any, x: Any) -> Any:
+    out = np.matmul(x, W.T)
+    out += b  # ``out`` is ours; adding in place saves a temporary the size of the output
+    return out
+
+
+def _linear_dW(g: Any, out: Any, W: Any, b: Any, x: Any) -> Any:  # noqa: N802
+    if np.ndim(x) == 1:
+        return np.outer(g, x)
+    return np.matmul(np.reshape(g, (-1, np.shape(g)[-1])).T, np.reshape(x, (-1, np.shape(x)[-1])))
+
+
+def _linear_jvp_W(t: Any, out: Any, W: Any, b: Any, x: Any) -> Any:  # noqa: N802
+    return np.matmul(x, t.T)
+
+
+def _matmul_shape(a: Any, b: Any) -> ShapeDtype:
+    shapes = [a.shape, b.shape]
+    if len(a.shape) == 0 or len(b.shape) == 0:
+        raise ShapeMismatch("matmul", shapes, "matmul needs operands of rank >= 1")
+    k_a = a.shape[-1]
+    k_b = b.shape[0] if len(b.shape) == 1 else b.shape[-2]
+    if k_a != k_b:
+        raise ShapeMismatch("matmul", shapes, f"contracted sizes differ ({k_a} vs {k_b})")
+    if len(a.shape) == 1 and len(b.shape) == 1:
+        return ShapeDtype((), result_dtype(a, b))
+    if len(b.shape) == 1:
+        return ShapeDtype(a.shape[:-1], result_dtype(a, b))
+    if len(a.shape) == 1:
+        return ShapeDtype((*b.shape[:-2], b.shape[-1]), result_dtype(a, b))
+    batch = broadcast_shapes("matmul", a.shape[:-2], b.shape[:-2])
+    return ShapeDtype((*batch, a.shape[-2], b.shape[-1]), result_dtype(a, b))
+
+
+def _matmul_da(g: Any, out: Any, a: Any, b: Any) -> Any:
+    if np.ndim(b) == 1:  # out[...] = a[..., n] . b[n]
+        return np.expand_dims(g, -1) * b
+    if np.ndim(a) == 1:  # out[..., p] = a[n] . b[..., n, p]
+        return np.squeeze(np.matmul(b, np.expand_dims(g, -1)), -1)
+    return np.matmul(g, np.swapaxes(b, -1, -2))
+
+
+def _matmul_db(g: Any, out: Any, a: Any, b: Any) -> Any:
+    if np.ndim(b) == 1:
+        return np.expand_dims(g, -1) * a
+    if np.ndim(a) == 1:
+        return np.expand_dims(a, -1) * np.expand_dims(g, -2)
+    return np.matmul(np.swapaxes(a, -1, -2), g)
+
+
+# fmt: off
+linear = OpDef("linear", inputs=("W", "b", "x"), forward=_linear, shape=_linear_shape,
+               vjp=(_linear_dW,
+                    lambda g, out, W, b, x: g,
+                    lambda g, out, W, b, x: np.matmul(g, W)),
+               jvp=(_linear_jvp_W,
+                    lambda t, out, W, b, x: t,
+                    lambda t, out, W, b, x: np.matmul(t, W.T)))
+matmul = OpDef("matmul", inputs=("a", "b"), forward=np.matmul, shape=_matmul_shape,
+               vjp=(_matmul_da, _matmul_db),
+               jvp=(lambda t, out, a, b: np.matmul(t, b), lambda t, out, a, b: np.matmul(a, t)))
+# fmt: on

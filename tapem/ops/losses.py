@@ -1,0 +1,74 @@
+"""Losses: mean squared error and softmax cross-entropy with integer labels."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from tapem.errors import InvalidArgument, ShapeMismatch
+from tapem.ops.opdef import OpDef, ShapeDtype, binary_shape, result_dtype
+from tapem.ops.reductions import _log_softmax, _softmax
+
+__all__ = ["cross_entropy", "mse_loss"]
+
+_mse_broadcast = binary_shape("mse_loss")
+
+
+def _mse_shape(yhat: Any, t: Any) -> ShapeDtype:
+    return ShapeDtype((), _mse_broadcast(yhat, t).dtype)
+
+
+def _mse(yhat: Any, t: Any) -> Any:
+    d = yhat - t
+    return np.mean(d * d)
+
+
+def _mse_dyhat(g: Any, out: Any, yhat: Any, t: Any) -> Any:
+    d = yhat - t
+    return 2 * d * g / np.size(d)
+
+
+def _ce_shape(logits: Any, labels: Any) -> ShapeDtype:
+    shapes = [logits.shape, labels.shape]
+    if len(logits.shape) == 0 or tuple(labels.shape) != tuple(logits.shape[:-1]):
+        raise ShapeMismatch("cross_entropy", shapes, "expected logits [..., C] and labels [...]")
+    return ShapeDtype((), result_dtype(logits))
+
+
+def _labels(logits: Any, labels: Any) -> Any:
+    classes = np.shape(logits)[-1]
+    index = np.asarray(labels).astype(np.int64)
+    if np.any(index != labels) or np.any(index < 0) or np.any(index >= classes):
+        raise InvalidArgument(
+            f"cross_entropy: labels must be integers in [0, {classes}); "
+            f"got values from {np.min(labels)!r} to {np.max(labels)!r}",
+            op="cross_entropy",
+        )
+    return index
+
+
+def _cross_entropy(logits: Any, labels: Any) -> Any:
+    index = _labels(logits, labels)
+    picked = np.take_along_axis(_log_softmax(logits), index[..., None], axis=-1)
+    return -np.mean(picked)
+
+
+def _ce_dlogits(g: Any, out: Any, logits: Any, labels: Any) -> Any:
+    classes = np.shape(logits)[-1]
+    onehot = np.asarray(labels)[..., None] == np.arange(classes)
+    return (_softmax(logits) - onehot) * (g / max(np.size(labels), 1))
+
+
+# fmt: off
+mse_loss = OpDef("mse_loss", inputs=("yhat", "t"), forward=_mse, shape=_mse_shape,
+                 vjp=(_mse_dyhat, lambda g, out, yhat, t: -_mse_dyhat(g, out, yhat, t)),
+                 jvp=(lambda t_, out, yhat, t: np.sum(_mse_dyhat(1, out, yhat, t) * t_),
+                      lambda t_, out, yhat, t: -np.sum(_mse_dyhat(1, out, yhat, t) * t_)))
+cross_entropy = OpDef("cross_entropy", inputs=("logits", "labels"), forward=_cross_entropy,
+                      shape=_ce_shape,
+                      vjp=(_ce_dlogits, None),
+                      jvp=(lambda t, out, logits, labels:
+                           np.sum(_ce_dlogits(1, out, logits, labels) * t),
+                           None))
+# fmt: on

@@ -1,0 +1,103 @@
+"""Reductions: sums and means (over everything or some axes) and last-axis softmax."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from tapem.errors import ShapeMismatch
+from tapem.ops.opdef import OpDef, ShapeDtype, same_shape
+
+__all__ = ["log_softmax_last", "mean", "normalize_axes", "softmax_last", "sum"]
+
+Axis = int | tuple[int, ...] | None
+
+
+def normalize_axes(op: str, axis: Axis, ndim: int) -> tuple[int, ...]:
+    """``axis`` as a sorted tuple of non-negative axes (all axes for ``None``)."""
+    if axis is None:
+        return tuple(range(ndim))
+    axes = (axis,) if isinstance(axis, int) else tuple(axis)
+    out = []
+    for a in axes:
+        if not -ndim <= a < ndim:
+            raise ShapeMismatch(op, [], f"axis {a} is out of range for an input of rank {ndim}")
+        out.append(a % ndim)
+    if len(set(out)) != len(out):
+        raise ShapeMismatch(op, [], f"axis {axis} repeats an axis")
+    return tuple(sorted(out))
+
+
+def _reduce_shape(op: str) -> Any:
+    def rule(x: Any, axis: Axis, keepdims: bool) -> ShapeDtype:
+        axes = normalize_axes(op, axis, len(x.shape))
+        if keepdims:
+            shape = tuple(1 if i in axes else d for i, d in enumerate(x.shape))
+        else:
+            shape = tuple(d for i, d in enumerate(x.shape) if i not in axes)
+        if x.dtype.kind in "fc" or op == "sum":
+            return ShapeDtype(shape, x.dtype)
+        return ShapeDtype(shape, np.float64)
+
+    return rule
+
+
+def _count(x: Any, axis: Axis) -> int:
+    axes = normalize_axes("mean", axis, np.ndim(x))
+    return int(np.prod([np.shape(x)[a] for a in axes], dtype=np.int64))
+
+
+def _expand(g: Any, x: Any, axis: Axis, keepdims: bool) -> Any:
+    """``g`` (a reduction's cotangent) broadcast back to ``x``'s shape."""
+    if not keepdims and axis is not None:
+        g = np.expand_dims(g, normalize_axes("sum", axis, np.ndim(x)))
+    return np.broadcast_to(g, np.shape(x))
+
+
+def _softmax(x: Any) -> Any:
+    if np.ndim(x) == 0:
+        return np.ones_like(x)
+    e = np.exp(x - np.max(x, axis=-1, keepdims=True))
+    return e / np.sum(e, axis=-1, keepdims=True)
+
+
+def _log_softmax(x: Any) -> Any:
+    if np.ndim(x) == 0:
+        return np.zeros_like(x)
+    z = x - np.max(x, axis=-1, keepdims=True)
+    return z - np.log(np.sum(np.exp(z), axis=-1, keepdims=True))
+
+
+def _softmax_vjp(g: Any, y: Any) -> Any:
+    return y * (g - np.sum(g * y, axis=-1, keepdims=True)) if np.ndim(y) else g * 0
+
+
+def _log_softmax_vjp(g: Any, out: Any) -> Any:
+    if np.ndim(out) == 0:
+        return g * 0
+    return g - np.exp(out) * np.sum(g, axis=-1, keepdims=True)
+
+
+_SUM_DEFAULTS = {"axis": None, "keepdims": False}
+
+# fmt: off
+sum = OpDef("sum", params=("axis", "keepdims"), defaults=_SUM_DEFAULTS,
+            forward=lambda x, axis, keepdims: np.sum(x, axis=axis, keepdims=keepdims),
+            shape=_reduce_shape("sum"),
+            vjp=(lambda g, out, x, axis, keepdims: _expand(g, x, axis, keepdims),),
+            jvp=(lambda t, out, x, axis, keepdims: np.sum(t, axis=axis, keepdims=keepdims),))
+mean = OpDef("mean", params=("axis", "keepdims"), defaults=_SUM_DEFAULTS,
+             forward=lambda x, axis, keepdims: np.mean(x, axis=axis, keepdims=keepdims),
+             shape=_reduce_shape("mean"),
+             vjp=(lambda g, out, x, axis, keepdims: _expand(g, x, axis, keepdims)
+                  / _count(x, axis),),
+             jvp=(lambda t, out, x, axis, keepdims: np.mean(t, axis=axis, keepdims=keepdims),))
+softmax_last = OpDef("softmax_last", forward=_softmax, shape=same_shape,
+                     vjp=(lambda g, out, x: _softmax_vjp(g, out),),
+                     jvp=(lambda t, out, x: _softmax_vjp(t, out),))
+log_softmax_last = OpDef("log_softmax_last", forward=_log_softmax, shape=same_shape,
+                         vjp=(lambda g, out, x: _log_softmax_vjp(g, out),),
+                         jvp=(lambda t, out, x: t - np.sum(np.exp(out) * t, axis=-1, keepdims=True)
+                              if np.ndim(out) else t * 0,))
+# fmt: on

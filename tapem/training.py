@@ -1,0 +1,120 @@
+"""The training helpers: leaves for parameters and data, a monadic fold, and averaged losses.
+
+These are programs too (use them with ``yield from``). They follow TorchLean's training
+helpers exactly, including the tape they record:
+
+>>> import numpy as np
+>>> import tapem as tm
+>>> @tm.tapem
+... def loss(losses):
+...     def per_sample(value):
+...         return (yield from tm.const(value))
+...     return (yield from tm.mean_scalar_over(losses, per_sample))
+>>> value = tm.evaluate(loss([2.0, 2.0, 3.0])).unwrap()
+>>> tape = tm.execute(loss([2.0, 2.0, 3.0])).unwrap()
+>>> float(tape.value(value))  # 7 * (1/3), the reciprocal mean
+2.333333333333333
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, TypeVar
+
+from tapem.errors import EmptyDataset, ShapeMismatch
+from tapem.handle import Handle
+from tapem.ops.elementwise import add, scale
+from tapem.program import Gen, Subprogram, tapem
+from tapem.requests import Leaf
+
+__all__ = [
+    "const",
+    "fold_m",
+    "mean_scalar_over",
+    "mean_scalar_over_array",
+    "mean_scalar_over_dataset",
+    "param",
+]
+
+A = TypeVar("A")
+X = TypeVar("X")
+
+LossOf = Callable[[X], Subprogram[Handle]]
+"""A per-sample loss: called with one sample, returns a program (or generator) whose result is
+the handle of a scalar node."""
+
+
+@tapem
+def param(value: Any, name: str | None = None) -> Gen[Handle]:
+    """A trainable leaf (``requires_grad=True``): a parameter of the loss."""
+    return (yield Leaf(value, name=name, requires_grad=True))
+
+
+@tapem
+def const(value: Any, name: str | None = None) -> Gen[Handle]:
+    """A data leaf (``requires_grad=False``): inputs, labels, masks, frozen tensors."""
+    return (yield Leaf(value, name=name, requires_grad=False))
+
+
+@tapem
+def fold_m(step: Callable[[A, X], Subprogram[A]], init: A, xs: Iterable[X]) -> Gen[A]:
+    """Monadic left fold: ``acc = init``, then ``acc = yield from step(acc, x)`` for each ``x``.
+
+    Stops at the first error (it propagates out of the ``yield from``).
+    """
+    acc = init
+    for x in xs:
+        acc = yield from step(acc, x)
+    return acc
+
+
+def _scalar_loss(loss: Any, tag: str) -> Handle:
+    if not isinstance(loss, Handle):
+        raise TypeError(
+            f"{tag}: the per-sample loss must return the handle of a scalar node, "
+            f"got {type(loss).__name__}"
+        )
+    if loss.shape != ():
+        raise ShapeMismatch(tag, [loss.shape, ()], "the per-sample loss must be a scalar")
+    return loss
+
+
+@tapem
+def mean_scalar_over(
+    xs: Sequence[X], loss_of: LossOf[X], *, tag: str = "mean_scalar_over"
+) -> Gen[Handle]:
+    """The mean of ``loss_of(x)`` over the samples ``xs``, recorded as TorchLean records it.
+
+    Runs ``loss_of(xs[0])``, then for each later sample its loss and one ``add``; then one
+    ``scale`` by the reciprocal ``1/N`` (so losses 2, 2, 3 give ``7 * (1/3)``). An empty ``xs``
+    fails with :class:`~tapem.EmptyDataset` (``"<tag>: empty dataset"``) without calling
+    ``loss_of``; a per-sample loss that is not scalar fails with :class:`~tapem.ShapeMismatch`.
+    """
+    samples = xs if isinstance(xs, list) else list(xs)
+    if not samples:
+        raise EmptyDataset(tag)
+    first = _scalar_loss((yield from loss_of(samples[0])), tag)
+
+    def step(acc: Handle, x: X) -> Gen[Handle]:
+        loss = _scalar_loss((yield from loss_of(x)), tag)
+        return (yield add(acc, loss))
+
+    total = yield from fold_m(step, first, samples[1:])
+    inv = 1.0 / len(samples)
+    return (yield scale(total, inv))
+
+
+@tapem
+def mean_scalar_over_array(
+    xs: Iterable[X], loss_of: LossOf[X], *, tag: str = "mean_scalar_over_array"
+) -> Gen[Handle]:
+    """Exactly ``mean_scalar_over(list(xs), loss_of)``, for arrays and other batches."""
+    return (yield from mean_scalar_over(list(xs), loss_of, tag=tag))
+
+
+@tapem
+def mean_scalar_over_dataset(
+    ds: Any, loss_of: LossOf[Any], *, tag: str = "mean_scalar_over_dataset"
+) -> Gen[Handle]:
+    """Exactly ``mean_scalar_over(ds.to_list(), loss_of)`` for a :class:`~tapem.Dataset`."""
+    return (yield from mean_scalar_over(ds.to_list(), loss_of, tag=tag))
