@@ -33,7 +33,7 @@ def _start(program: object) -> Generator[Any, Any, Any]:
         if isinstance(program, Generator):
             hint = "; decorate the generator function with @tm.tapem so it can be re-run"
         raise TypeError(f"expected a tapem Program, got {type(program).__name__}{hint}")
-    gen = iter(program)
+    gen = program.__iter__()  # not iter(): it would reject a non-generator before we explain
     if not isinstance(gen, Generator):
         raise TypeError(
             f"{program.name} returned a {type(gen).__name__}, not a generator: a tapem program "
