@@ -21,6 +21,7 @@ node's parents in argument order. Broadcasting is undone here, for every op at o
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from operator import itemgetter
 from typing import Any
 
 import numpy as np
@@ -30,6 +31,8 @@ from tapem.errors import NotScalar, TapeError
 from tapem.tape import NodeRef, Record, Tape, node_id, readonly
 
 __all__ = ["CotangentCheck", "backward", "backward_scalar", "reverse", "unbroadcast"]
+
+_VALUE = itemgetter(0)  # of a record
 
 CotangentCheck = Callable[[int, int, Any], None]
 """``check(node_id, parent_id, cotangent)``: called on each cotangent a VJP sends a parent."""
@@ -78,8 +81,8 @@ def reverse(tape: Tape, out: int, seed: Any, check: CotangentCheck | None = None
             parent_nodes = (nodes[parents[0]], nodes[parents[1]])
             xs = (parent_nodes[0][0], parent_nodes[1][0])
         else:
-            parent_nodes = [nodes[p] for p in parents]
-            xs = [n[0] for n in parent_nodes]
+            parent_nodes = list(map(nodes.__getitem__, parents))
+            xs = list(map(_VALUE, parent_nodes))
         vjp = rules[index].vjp
         for k, p in enumerate(parents):
             parent = parent_nodes[k]

@@ -27,18 +27,18 @@ def param_keys(tape: Tape) -> dict[int, str | int]:
     """The key of each trainable leaf: its name, or its node id if it has none."""
     keys: dict[int, str | int] = {}
     seen: dict[str, int] = {}
-    for i, node in enumerate(tape):
-        if node.rule is None and node.requires_grad:
-            if node.name is None:
+    for i, (_, name, requires_grad, _, rule, _) in enumerate(tape._nodes):
+        if rule is None and requires_grad:
+            if name is None:
                 keys[i] = i
                 continue
-            if node.name in seen:
+            if name in seen:
                 raise InvalidArgument(
-                    f"two trainable leaves are named {node.name!r} (nodes {seen[node.name]} and "
+                    f"two trainable leaves are named {name!r} (nodes {seen[name]} and "
                     f"{i}); give each param a distinct name so its gradient can be keyed by it"
                 )
-            seen[node.name] = i
-            keys[i] = node.name
+            seen[name] = i
+            keys[i] = name
     return keys
 
 

@@ -35,20 +35,40 @@ Gen: TypeAlias = Generator[Request, Handle, T]
 """The type of a program's generator: yields requests, receives handles, returns ``T``."""
 
 
-class Program(Generic[T_co]):
-    """A generator function with its arguments bound; every iteration is a fresh run."""
+class Program(tuple, Generic[T_co]):  # type: ignore[type-arg]
+    """A generator function with its arguments bound; every iteration is a fresh run.
 
-    __slots__ = ("args", "function", "kwargs")
+    A tuple ``(function, args, kwargs)`` underneath, because programs are made per sample in
+    per-sample losses and a tuple is the cheapest immutable record; it compares by identity.
+    """
 
-    def __init__(
-        self, function: Callable[..., Generator[Request, Handle, T_co]], *args: Any, **kwargs: Any
-    ) -> None:
-        self.function = function
-        self.args = args
-        self.kwargs = kwargs
+    __slots__ = ()
+    __eq__ = object.__eq__
+    __ne__ = object.__ne__
+    __hash__ = object.__hash__
+
+    def __new__(
+        cls, function: Callable[..., Generator[Request, Handle, T_co]], *args: Any, **kwargs: Any
+    ) -> Program[T_co]:
+        return tuple.__new__(cls, (function, args, kwargs))
+
+    @property
+    def function(self) -> Callable[..., Generator[Request, Handle, T_co]]:
+        """The generator function."""
+        return self[0]  # type: ignore[no-any-return]
+
+    @property
+    def args(self) -> tuple[Any, ...]:
+        """The bound positional arguments."""
+        return self[1]  # type: ignore[no-any-return]
+
+    @property
+    def kwargs(self) -> dict[str, Any]:
+        """The bound keyword arguments."""
+        return self[2]  # type: ignore[no-any-return]
 
     def __iter__(self) -> Generator[Request, Handle, T_co]:
-        return self.function(*self.args, **self.kwargs)
+        return self[0](*self[1], **self[2])  # type: ignore[no-any-return]
 
     @property
     def name(self) -> str:
@@ -67,7 +87,7 @@ def tapem(function: Callable[P, Generator[Request, Handle, T]]) -> Callable[P, P
 
     @functools.wraps(function)
     def factory(*args: P.args, **kwargs: P.kwargs) -> Program[T]:
-        return Program(function, *args, **kwargs)
+        return tuple.__new__(Program, (function, args, kwargs))  # type: ignore[return-value]
 
     factory.__tapem_generator__ = function  # type: ignore[attr-defined]
     return factory

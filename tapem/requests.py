@@ -28,32 +28,42 @@ if TYPE_CHECKING:
 __all__ = ["Leaf", "Op", "Request", "make_op"]
 
 
-class Leaf:
+class Leaf(tuple):  # type: ignore[type-arg]
     """Ask for a leaf node holding ``value``.
 
     ``requires_grad=True`` makes a trainable leaf (what :func:`tapem.param` yields); ``False``
     makes a data leaf that never receives a gradient (what :func:`tapem.const` yields).
     The value is converted with :func:`numpy.asarray`; a trainable leaf must be floating point,
     so integer and boolean values are converted to float64. The caller's array is never written
-    to; the interpreter stores its own copy.
+    to; the interpreter stores its own copy. A ``Leaf`` is a tuple ``(value, name,
+    requires_grad)`` underneath (cheap and immutable); it compares by identity.
     """
 
-    __slots__ = ("name", "requires_grad", "value")
+    __slots__ = ()
+    __eq__ = object.__eq__
+    __ne__ = object.__ne__
+    __hash__ = object.__hash__
 
-    value: np.ndarray[Any, Any]
-    name: str | None
-    requires_grad: bool
-
-    def __init__(self, value: Any, name: str | None = None, requires_grad: bool = True) -> None:
+    def __new__(cls, value: Any, name: str | None = None, requires_grad: bool = True) -> Leaf:
         array = np.asarray(value)
         if requires_grad and array.dtype.kind in "biu":
             array = array.astype(np.float64)
-        object.__setattr__(self, "value", array)
-        object.__setattr__(self, "name", name)
-        object.__setattr__(self, "requires_grad", bool(requires_grad))
+        return tuple.__new__(cls, (array, name, bool(requires_grad)))
 
-    def __setattr__(self, key: str, value: object) -> None:
-        raise AttributeError("requests are immutable")
+    @property
+    def value(self) -> np.ndarray[Any, Any]:
+        """The leaf's value (the caller's array, or a conversion of it)."""
+        return self[0]  # type: ignore[no-any-return]
+
+    @property
+    def name(self) -> str | None:
+        """The leaf's name, if any (``value_and_grad`` keys gradients by it)."""
+        return self[1]  # type: ignore[no-any-return]
+
+    @property
+    def requires_grad(self) -> bool:
+        """Whether the leaf is trainable."""
+        return self[2]  # type: ignore[no-any-return]
 
     def __repr__(self) -> str:
         kind = "param" if self.requires_grad else "const"

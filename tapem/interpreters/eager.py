@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from operator import attrgetter, itemgetter
 from typing import Any
 
 import numpy as np
@@ -16,11 +17,18 @@ from tapem.tape import Record, Tape
 
 __all__ = ["Eager", "check_inputs", "leaf_value"]
 
+_ID = attrgetter("id")
+_VALUE = itemgetter(0)  # of a record
+_REQUIRES_GRAD = itemgetter(2)
+
 
 def leaf_value(request: Leaf) -> np.ndarray[Any, Any]:
-    """The interpreter's own read-only copy of a leaf's value (the caller's array is untouched)."""
-    value = np.array(request.value, copy=True)
-    value.flags.writeable = False
+    """The interpreter's own copy of a leaf's value: the caller may change their array later.
+
+    (Tape values are handed out read-only by ``Tape.value``; marking the stored copy read-only
+    too would cost as much as the copy itself in per-sample losses.)
+    """
+    value: np.ndarray[Any, Any] = request[0].copy()
     return value
 
 
@@ -64,7 +72,7 @@ class Eager:
     def leaf(self, request: Leaf) -> Handle:
         value = leaf_value(request)
         nodes = self._nodes
-        nodes.append((value, request.name, request.requires_grad, (), None, ()))
+        nodes.append((value, request[1], request[2], (), None, ()))
         return Handle(len(nodes) - 1, value)
 
     def op(self, request: Op) -> Handle:
@@ -91,13 +99,20 @@ class Eager:
                 value = rule.forward(a, b, *args)
                 ids = (i, j)
                 requires_grad = node[2] or other[2]
+            elif len(inputs) == 3:  # linear, layer_norm, conv, ...
+                ids = (inputs[0].id, inputs[1].id, inputs[2].id)
+                n0, n1, n2 = nodes[ids[0]], nodes[ids[1]], nodes[ids[2]]
+                a, b, c = n0[0], n1[0], n2[0]
+                shape(a, b, c, *args)
+                value = rule.forward(a, b, c, *args)
+                requires_grad = n0[2] or n1[2] or n2[2]
             else:
-                ids = tuple([h.id for h in inputs])
-                parents = [nodes[k] for k in ids]
-                xs = [n[0] for n in parents]
+                ids = tuple(map(_ID, inputs))
+                parents = list(map(nodes.__getitem__, ids))
+                xs = list(map(_VALUE, parents))
                 shape(*xs, *args)
                 value = rule.forward(*xs, *args)
-                requires_grad = any(n[2] for n in parents)
+                requires_grad = any(map(_REQUIRES_GRAD, parents))
         except TapeError:
             raise
         except Exception:

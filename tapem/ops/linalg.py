@@ -13,23 +13,26 @@ __all__ = ["linear", "matmul"]
 
 
 def _linear_shape(W: Any, b: Any, x: Any) -> ShapeDtype:
-    shapes = [W.shape, b.shape, x.shape]
-    if len(W.shape) != 2 or len(b.shape) != 1 or len(x.shape) < 1:
-        raise ShapeMismatch("linear", shapes, "expected W [out, in], b [out], x [..., in]")
-    if b.shape[0] != W.shape[0] or x.shape[-1] != W.shape[1]:
-        raise ShapeMismatch("linear", shapes, "expected W [out, in], b [out], x [..., in]")
-    return ShapeDtype((*x.shape[:-1], W.shape[0]), result_dtype(W, b, x))
+    ws, bs, xs = W.shape, b.shape, x.shape
+    if len(ws) != 2 or bs != ws[:1] or not xs or xs[-1] != ws[1]:
+        detail = "expected W [out, in], b [out], x [..., in]"
+        raise ShapeMismatch("linear", [ws, bs, xs], detail)
+    return ShapeDtype(xs[:-1] + ws[:1], result_dtype(W, b, x))
 
 
 def _linear(W: Any, b: Any, x: Any) -> Any:
-    out = np.matmul(x, W.T)
-    out += b  # ``out`` is ours; adding in place saves a temporary the size of the output
-    return out
+    if x.ndim == 1:
+        return np.dot(W, x) + b  # the cheapest call for one sample
+    out = np.dot(x, W.T) if x.ndim == 2 else np.matmul(x, W.T)
+    if out.size >= 4096:
+        out += b  # ``out`` is ours: in place saves a large temporary
+        return out
+    return out + b  # for small outputs a new array is cheaper than an in-place ufunc call
 
 
 def _linear_dW(g: Any, out: Any, W: Any, b: Any, x: Any) -> Any:  # noqa: N802
-    if np.ndim(x) == 1:
-        return np.outer(g, x)
+    if x.ndim == 1:
+        return g[:, None] * x
     return np.matmul(np.reshape(g, (-1, np.shape(g)[-1])).T, np.reshape(x, (-1, np.shape(x)[-1])))
 
 

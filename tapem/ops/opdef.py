@@ -168,6 +168,8 @@ class OpDef:
 
     def __call__(self, *args: Any, **kwargs: Any) -> Op:
         arity = self.arity
+        if len(args) == arity and not kwargs and not self.params:  # the common case, first
+            return tuple.__new__(Op, (self, args, ()))
         if arity is None:
             if not args:
                 raise TypeError(f"{self.name}() needs a sequence of handles")
