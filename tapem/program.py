@@ -87,7 +87,7 @@ def tapem(function: Callable[P, Generator[Request, Handle, T]]) -> Callable[P, P
 
     @functools.wraps(function)
     def factory(*args: P.args, **kwargs: P.kwargs) -> Program[T]:
-        return tuple.__new__(Program, (function, args, kwargs))  # type: ignore[return-value]
+        return tuple.__new__(Program, (function, args, kwargs))
 
     factory.__tapem_generator__ = function  # type: ignore[attr-defined]
     return factory
