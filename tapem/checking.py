@@ -50,6 +50,8 @@ class RuleCheck:
 
     def __str__(self) -> str:
         verdict = "ok" if self.ok else "MISMATCH"
+        if self.kind == "shape":
+            return f"{self.op} shape: {verdict}: {self.detail}"
         extra = f" ({self.detail})" if self.detail else ""
         return (
             f"{self.op} {self.kind}: {verdict}: finite differences give {self.expected:.10g}, "
