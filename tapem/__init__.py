@@ -18,7 +18,7 @@ A loss is a generator function decorated with :func:`tapem`. It ``yield``\\ s re
 
 from tapem import interpreters, ops
 from tapem.backward import backward, backward_scalar
-from tapem.data import Dataset
+from tapem.data import DataLoader, Dataset
 from tapem.driver import evaluate, execute, run
 from tapem.errors import (
     DomainError,
@@ -51,6 +51,7 @@ from tapem.training import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "DataLoader",
     "Dataset",
     "DomainError",
     "EmptyDataset",
