@@ -16,7 +16,7 @@ A loss is a generator function decorated with :func:`tapem`. It ``yield``\\ s re
 >>> assert np.allclose(grads["w"], 1 - np.tanh([0.0, 1.0]) ** 2)
 """
 
-from tapem import interpreters, ops
+from tapem import interpreters, ops, optim
 from tapem.backward import backward, backward_scalar
 from tapem.data import DataLoader, Dataset
 from tapem.driver import evaluate, execute, run
@@ -87,6 +87,7 @@ __all__ = [
     "mean_scalar_over_array",
     "mean_scalar_over_dataset",
     "ops",
+    "optim",
     "param",
     "run",
     "tapem",
