@@ -16,7 +16,7 @@ A loss is a generator function decorated with :func:`tapem`. It ``yield``\\ s re
 >>> assert np.allclose(grads["w"], 1 - np.tanh([0.0, 1.0]) ** 2)
 """
 
-from tapem import interpreters, ops, optim
+from tapem import datasets, interpreters, ops, optim
 from tapem.backward import backward, backward_scalar
 from tapem.data import DataLoader, Dataset
 from tapem.driver import evaluate, execute, run
@@ -78,6 +78,7 @@ __all__ = [
     "backward",
     "backward_scalar",
     "const",
+    "datasets",
     "evaluate",
     "execute",
     "fold_m",
