@@ -97,7 +97,8 @@ def test_shuffle_second_epoch_uses_the_returned_seed() -> None:
 
 
 def test_shuffle_of_empty_dataset_returns_the_input_seed() -> None:
-    shuffled, seed = tm.Dataset.from_list([]).shuffle(42)
+    empty: tm.Dataset[int] = tm.Dataset.from_list([])
+    shuffled, seed = empty.shuffle(42)
     assert shuffled.to_list() == []
     assert seed == 42
 

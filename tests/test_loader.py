@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 import pytest
@@ -119,7 +119,7 @@ def test_default_collate_stacks_array_samples() -> None:
 def test_default_collate_scalars_dicts_and_named_tuples() -> None:
     class Pair(NamedTuple):
         x: np.ndarray
-        y: float
+        y: Any
 
     assert default_collate([1.0, 2.0]).tolist() == [1.0, 2.0]
     batch = default_collate([Pair(np.zeros(2), 1.0), Pair(np.ones(2), 0.0)])

@@ -138,7 +138,8 @@ def test_state_dict_survives_npz(name: str) -> None:
 
 def test_state_dict_format() -> None:
     opt = Adam(lr=0.1)
-    opt.step({"w": np.zeros(2), 3: np.zeros(())}, {"w": np.ones(2), 3: np.ones(())})
+    params: dict[str | int, np.ndarray] = {"w": np.zeros(2), 3: np.zeros(())}
+    opt.step(params, {"w": np.ones(2), 3: np.ones(())})
     sd = opt.state_dict()
     assert sd["optimizer"] == "Adam" and sd["lr"] == 0.1 and sd["betas"] == (0.9, 0.999)
     assert sd["state/step/'w'"] == 1 and sd["state/step/3"] == 1

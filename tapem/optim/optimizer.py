@@ -17,7 +17,7 @@ import math
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from types import MappingProxyType
-from typing import Any, ClassVar, TypeAlias
+from typing import Any, ClassVar, TypeAlias, TypeVar
 
 import numpy as np
 
@@ -27,6 +27,8 @@ __all__ = ["Key", "Optimizer", "ParamState", "check_range"]
 
 Key: TypeAlias = str | int
 """A parameter's key: its name (or, for an unnamed ``param``, its node id)."""
+
+K = TypeVar("K", bound=Key)
 
 ParamState: TypeAlias = dict[str, Any]
 """One parameter's state: ``"step"`` (an ``int``) and named arrays (``"exp_avg"``, ...)."""
@@ -91,7 +93,7 @@ class Optimizer(ABC):
         new (the base class makes it read-only and keeps it).
         """
 
-    def step(self, params: Mapping[Key, Any], grads: Mapping[Key, Any]) -> dict[Key, np.ndarray]:
+    def step(self, params: Mapping[K, np.ndarray], grads: Mapping[Any, Any]) -> dict[K, np.ndarray]:
         """Apply one update: returns a new dict with a new array for every parameter in ``grads``.
 
         A parameter without a gradient is returned as it was (the same object) and its state is
@@ -107,7 +109,7 @@ class Optimizer(ABC):
                 f"{owner}.step: gradients for {unknown!r} but no parameter with that key "
                 f"(parameters: {list(params)!r}); use the names given to tm.param(..., name=...)"
             )
-        new_params: dict[Key, np.ndarray] = {}
+        new_params: dict[K, np.ndarray] = {}
         new_state: dict[Key, ParamState] = {}
         for key, value in params.items():
             if key not in grads:
