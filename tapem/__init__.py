@@ -18,6 +18,7 @@ A loss is a generator function decorated with :func:`tapem`. It ``yield``\\ s re
 
 from tapem import datasets, interpreters, ops, optim
 from tapem.backward import backward, backward_scalar
+from tapem.checkpoint import load_params, save_params
 from tapem.data import DataLoader, Dataset
 from tapem.driver import evaluate, execute, run
 from tapem.errors import (
@@ -84,6 +85,7 @@ __all__ = [
     "fold_m",
     "grad",
     "interpreters",
+    "load_params",
     "mean_scalar_over",
     "mean_scalar_over_array",
     "mean_scalar_over_dataset",
@@ -91,6 +93,7 @@ __all__ = [
     "optim",
     "param",
     "run",
+    "save_params",
     "tapem",
     "value_and_grad",
 ]
