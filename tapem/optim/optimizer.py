@@ -23,7 +23,7 @@ import numpy as np
 
 from tapem.errors import InvalidArgument, ShapeMismatch
 
-__all__ = ["Key", "Optimizer", "ParamState", "check_range"]
+__all__ = ["Key", "Optimizer", "ParamState"]
 
 Key: TypeAlias = str | int
 """A parameter's key: its name (or, for an unnamed ``param``, its node id)."""
@@ -144,6 +144,21 @@ class Optimizer(ABC):
 
         Values are numbers, strings, tuples and (read-only) arrays, so ``np.savez(f, **sd)``
         saves it and ``dict(np.load(f))`` gives back a dict :meth:`load_state_dict` accepts.
+
+        >>> import io
+        >>> from tapem.optim import SGD
+        >>> opt = SGD(lr=0.1, momentum=0.9)
+        >>> _ = opt.step({"w": np.zeros(2)}, {"w": np.ones(2)})
+        >>> sorted(opt.state_dict())  # doctest: +NORMALIZE_WHITESPACE
+        ['dampening', 'initial_lr', 'lr', 'momentum', 'nesterov', 'optimizer',
+         "state/momentum_buffer/'w'", 'weight_decay']
+        >>> buffer = io.BytesIO()
+        >>> np.savez(buffer, **opt.state_dict())
+        >>> _ = buffer.seek(0)
+        >>> resumed = SGD()
+        >>> resumed.load_state_dict(dict(np.load(buffer)))
+        >>> assert resumed.momentum == 0.9
+        >>> assert resumed.state["w"]["momentum_buffer"].tolist() == [1.0, 1.0]
         """
         out: dict[str, Any] = {
             "optimizer": type(self).__name__,
