@@ -94,6 +94,7 @@ def test_parameter_without_gradient_is_untouched_with_its_state(name: str) -> No
     del grads["b"]
     newer = opt.step(new, grads)
     assert newer["b"] is b_value
+    assert opt.step(newer, {"b": None})["b"] is b_value  # None means "no gradient" too
     after = dict(opt.state["b"])
     assert set(after) == set(b_state)
     for k, v in b_state.items():

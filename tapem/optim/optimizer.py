@@ -96,11 +96,11 @@ class Optimizer(ABC):
     def step(self, params: Mapping[K, np.ndarray], grads: Mapping[Any, Any]) -> dict[K, np.ndarray]:
         """Apply one update: returns a new dict with a new array for every parameter in ``grads``.
 
-        A parameter without a gradient is returned as it was (the same object) and its state is
-        left alone. A gradient for a key not in ``params`` is an :class:`~tapem.InvalidArgument`
-        (it usually means the loss named a ``param`` differently from the dict). Gradients must
-        have their parameter's shape; parameters must be floating-point arrays. If anything
-        fails, no state changes.
+        A parameter without a gradient (no entry, or ``None``) is returned as it was (the same
+        object) and its state is left alone. A gradient for a key not in ``params`` is an
+        :class:`~tapem.InvalidArgument` (it usually means the loss named a ``param`` differently
+        from the dict). Gradients must have their parameter's shape; parameters must be
+        floating-point arrays. If anything fails, no state changes.
         """
         owner = type(self).__name__
         unknown = [k for k in grads if k not in params]
@@ -112,7 +112,8 @@ class Optimizer(ABC):
         new_params: dict[K, np.ndarray] = {}
         new_state: dict[Key, ParamState] = {}
         for key, value in params.items():
-            if key not in grads:
+            grad = grads.get(key)
+            if grad is None:
                 new_params[key] = value
                 continue
             p = np.asarray(value)
@@ -121,7 +122,7 @@ class Optimizer(ABC):
                     f"{owner}.step: parameter {key!r} has dtype {p.dtype}; optimizers update "
                     "floating-point arrays (convert it with .astype(np.float64))"
                 )
-            g = np.asarray(grads[key], dtype=p.dtype)
+            g = np.asarray(grad, dtype=p.dtype)
             if g.shape != p.shape:
                 raise ShapeMismatch(
                     f"{owner}.step", [p.shape, g.shape], f"gradient of {key!r} vs its parameter"
