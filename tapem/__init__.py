@@ -16,9 +16,10 @@ A loss is a generator function decorated with :func:`tapem`. It ``yield``\\ s re
 >>> assert np.allclose(grads["w"], 1 - np.tanh([0.0, 1.0]) ** 2)
 """
 
-from tapem import interpreters, ops
+from tapem import datasets, interpreters, ops, optim
 from tapem.backward import backward, backward_scalar
-from tapem.data import Dataset
+from tapem.checkpoint import load_params, save_params
+from tapem.data import DataLoader, Dataset
 from tapem.driver import evaluate, execute, run
 from tapem.errors import (
     DomainError,
@@ -51,6 +52,7 @@ from tapem.training import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "DataLoader",
     "Dataset",
     "DomainError",
     "EmptyDataset",
@@ -77,17 +79,21 @@ __all__ = [
     "backward",
     "backward_scalar",
     "const",
+    "datasets",
     "evaluate",
     "execute",
     "fold_m",
     "grad",
     "interpreters",
+    "load_params",
     "mean_scalar_over",
     "mean_scalar_over_array",
     "mean_scalar_over_dataset",
     "ops",
+    "optim",
     "param",
     "run",
+    "save_params",
     "tapem",
     "value_and_grad",
 ]

@@ -1,0 +1,49 @@
+"""Optimizers and learning-rate schedules with PyTorch's names, defaults and update formulas.
+
+An optimizer is functional at its surface: ``params = opt.step(params, grads)`` takes a dict of
+named arrays and the gradient dict of :func:`~tapem.value_and_grad` and returns a new dict of
+new arrays; the optimizer keeps its own per-parameter state (:meth:`Optimizer.state_dict`).
+
+>>> import numpy as np
+>>> import tapem as tm
+>>> @tm.tapem
+... def loss(w):
+...     W = yield from tm.param(w, name="w")
+...     sq = yield W * W
+...     return (yield tm.ops.sum(sq))
+>>> opt = tm.optim.Adam(lr=0.1)
+>>> params = {"w": np.array([1.0, -2.0])}
+>>> for _ in range(100):
+...     value, grads = tm.value_and_grad(loss(params["w"]))
+...     params = opt.step(params, grads)
+>>> assert float(value) < 0.05
+"""
+
+from tapem.optim.adadelta import Adadelta
+from tapem.optim.adagrad import Adagrad
+from tapem.optim.adam import Adam, AdamW
+from tapem.optim.lr_scheduler import (
+    CosineAnnealingLR,
+    LinearLR,
+    LRScheduler,
+    SequentialLR,
+    StepLR,
+)
+from tapem.optim.optimizer import Optimizer
+from tapem.optim.rmsprop import RMSprop
+from tapem.optim.sgd import SGD
+
+__all__ = [
+    "SGD",
+    "Adadelta",
+    "Adagrad",
+    "Adam",
+    "AdamW",
+    "CosineAnnealingLR",
+    "LRScheduler",
+    "LinearLR",
+    "Optimizer",
+    "RMSprop",
+    "SequentialLR",
+    "StepLR",
+]

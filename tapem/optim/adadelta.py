@@ -1,0 +1,55 @@
+"""Adadelta (PyTorch's ``Adadelta``): steps scaled by running RMS of updates over gradients."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from tapem.optim.optimizer import Optimizer, ParamState, check_range
+
+__all__ = ["Adadelta"]
+
+
+class Adadelta(Optimizer):
+    """PyTorch's ``Adadelta`` (same names, defaults and update), for one parameter ``p``:
+
+    - ``g ← g + weight_decay·p`` (if ``weight_decay ≠ 0``);
+    - ``v ← rho·v + (1 - rho)·g²``;
+    - ``Δ = sqrt(u + eps) / sqrt(v + eps) · g``;
+    - ``u ← rho·u + (1 - rho)·Δ²``;
+    - ``p ← p - lr·Δ`` (``v`` and ``u`` start at 0).
+
+    State per parameter: ``"step"``, ``"square_avg"`` (v), ``"acc_delta"`` (u).
+
+    >>> import numpy as np
+    >>> opt = Adadelta()
+    >>> new = opt.step({"w": np.array([1.0])}, {"w": np.array([2.0])})
+    >>> assert np.allclose(new["w"], 1.0 - np.sqrt(1e-6) / np.sqrt(0.1 * 4.0 + 1e-6) * 2.0)
+    """
+
+    hyperparameters = ("rho", "eps", "weight_decay")
+
+    def __init__(
+        self, lr: float = 1.0, rho: float = 0.9, eps: float = 1e-6, weight_decay: float = 0.0
+    ) -> None:
+        super().__init__(lr)
+        self.rho = check_range("Adadelta", "rho", rho, 0.0, 1.0)
+        self.eps = check_range("Adadelta", "eps", eps, 0.0)
+        self.weight_decay = check_range("Adadelta", "weight_decay", weight_decay, 0.0)
+
+    def update(
+        self, p: np.ndarray, g: np.ndarray, state: Mapping[str, Any] | None
+    ) -> tuple[np.ndarray, ParamState]:
+        prev: Mapping[str, Any] = state if state is not None else {}
+        zeros = np.zeros_like(p)
+        if self.weight_decay != 0.0:
+            g = g + self.weight_decay * p
+        rho, eps = self.rho, self.eps
+        square_avg = rho * prev.get("square_avg", zeros) + (1.0 - rho) * g * g
+        acc_delta = prev.get("acc_delta", zeros)
+        delta = np.sqrt(acc_delta + eps) / np.sqrt(square_avg + eps) * g
+        acc_delta = rho * acc_delta + (1.0 - rho) * delta * delta
+        new = {"step": prev.get("step", 0) + 1, "square_avg": square_avg, "acc_delta": acc_delta}
+        return p - self.lr * delta, new

@@ -1,0 +1,61 @@
+"""AdaGrad (PyTorch's ``Adagrad``): per-element steps scaled by the root of summed squares."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from tapem.optim.optimizer import Optimizer, ParamState, check_range
+
+__all__ = ["Adagrad"]
+
+
+class Adagrad(Optimizer):
+    """PyTorch's ``Adagrad`` (same names, defaults and update), for one parameter ``p`` at its
+    step ``t`` (1, 2, ...):
+
+    - ``lr_t = lr / (1 + (t - 1)·lr_decay)``;
+    - ``g ← g + weight_decay·p`` (if ``weight_decay ≠ 0``);
+    - ``sum ← sum + g²`` (``sum`` starts at ``initial_accumulator_value``);
+    - ``p ← p - lr_t · g / (sqrt(sum) + eps)``.
+
+    State per parameter: ``"step"``, ``"sum"``.
+
+    >>> import numpy as np
+    >>> opt = Adagrad(lr=0.5)
+    >>> new = opt.step({"w": np.array([1.0])}, {"w": np.array([2.0])})
+    >>> assert np.allclose(new["w"], 1.0 - 0.5 * 2.0 / (2.0 + 1e-10))
+    """
+
+    hyperparameters = ("lr_decay", "weight_decay", "initial_accumulator_value", "eps")
+
+    def __init__(
+        self,
+        lr: float = 1e-2,
+        lr_decay: float = 0.0,
+        weight_decay: float = 0.0,
+        initial_accumulator_value: float = 0.0,
+        eps: float = 1e-10,
+    ) -> None:
+        super().__init__(lr)
+        self.lr_decay = check_range("Adagrad", "lr_decay", lr_decay, 0.0)
+        self.weight_decay = check_range("Adagrad", "weight_decay", weight_decay, 0.0)
+        self.initial_accumulator_value = check_range(
+            "Adagrad", "initial_accumulator_value", initial_accumulator_value, 0.0
+        )
+        self.eps = check_range("Adagrad", "eps", eps, 0.0)
+
+    def update(
+        self, p: np.ndarray, g: np.ndarray, state: Mapping[str, Any] | None
+    ) -> tuple[np.ndarray, ParamState]:
+        if state is None:
+            step, total = 1, np.full_like(p, self.initial_accumulator_value)
+        else:
+            step, total = state["step"] + 1, state["sum"]
+        if self.weight_decay != 0.0:
+            g = g + self.weight_decay * p
+        lr_t = self.lr / (1.0 + (step - 1) * self.lr_decay)
+        total = total + g * g
+        return p - lr_t * g / (np.sqrt(total) + self.eps), {"step": step, "sum": total}
