@@ -34,12 +34,13 @@ from tapem.errors import (
     SourceLocation,
     TapeError,
 )
-from tapem.functional import grad, value_and_grad
+from tapem.functional import grad, value_and_grad, value_of
 from tapem.handle import Handle
 from tapem.ops.opdef import OpDef, ShapeDtype, Variadic
 from tapem.program import Gen, Program, tapem
 from tapem.requests import Leaf, Op, Request
 from tapem.tape import Node, Tape
+from tapem.train import History, fit
 from tapem.training import (
     const,
     fold_m,
@@ -58,6 +59,7 @@ __all__ = [
     "EmptyDataset",
     "Gen",
     "Handle",
+    "History",
     "InvalidArgument",
     "InvalidNodeId",
     "InvalidRequest",
@@ -82,6 +84,7 @@ __all__ = [
     "datasets",
     "evaluate",
     "execute",
+    "fit",
     "fold_m",
     "grad",
     "interpreters",
@@ -96,4 +99,5 @@ __all__ = [
     "save_params",
     "tapem",
     "value_and_grad",
+    "value_of",
 ]

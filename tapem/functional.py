@@ -14,7 +14,7 @@ from tapem.interpreters.protocol import Interpreter
 from tapem.program import Program
 from tapem.tape import Tape, readonly
 
-__all__ = ["grad", "value_and_grad"]
+__all__ = ["grad", "value_and_grad", "value_of"]
 
 Grads = dict[str | int, Any]
 
@@ -83,3 +83,34 @@ def value_and_grad(
 def grad(program: Program[Any], *, interpreter: Interpreter | None = None) -> Grads:
     """The gradients of :func:`value_and_grad`, without the value."""
     return value_and_grad(program, interpreter=interpreter)[1]
+
+
+def value_of(program: Program[Any], *, interpreter: Interpreter | None = None) -> Any:
+    """Run ``program`` and return the value of the node it returns (no gradients).
+
+    For a program that returns a handle, this is that node's value as a read-only array; for a
+    program that returns a tuple or dict of handles, the same structure of values. Raises the
+    :class:`~tapem.TapeError` on failure.
+
+    >>> import numpy as np
+    >>> import tapem as tm
+    >>> @tm.tapem
+    ... def double(x):
+    ...     X = yield from tm.const(x)
+    ...     return (yield X * 2.0)
+    >>> assert np.array_equal(tm.value_of(double(np.arange(3.0))), [0.0, 2.0, 4.0])
+    """
+    out, tape = run(program, interpreter=interpreter).alt(_raise).unwrap()
+    return _values(out, tape)
+
+
+def _values(out: Any, tape: Tape) -> Any:
+    if isinstance(out, Handle):
+        return tape.value(out)
+    if isinstance(out, tuple):
+        return tuple(_values(item, tape) for item in out)
+    if isinstance(out, list):
+        return [_values(item, tape) for item in out]
+    if isinstance(out, dict):
+        return {key: _values(item, tape) for key, item in out.items()}
+    return out

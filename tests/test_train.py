@@ -1,0 +1,118 @@
+"""The training loop: convergence, history, evaluation, checkpoints, plots, NaN handling."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import tapem as tm
+from tapem import ops
+from tapem.optim import SGD, Adam, StepLR
+
+
+@tm.tapem
+def least_squares(params, batch):
+    x, y = batch
+    W = yield from tm.param(params["W"], name="W")
+    b = yield from tm.param(params["b"], name="b")
+    X = yield from tm.const(x)
+    Y = yield from tm.const(y)
+    return (yield ops.mse_loss((yield ops.linear(W, b, X)), Y))
+
+
+def regression_problem(n=64, d=3, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, d))
+    y = x @ rng.standard_normal((d, 2)) + rng.standard_normal(2) + 0.1 * rng.standard_normal((n, 2))
+    return x, y
+
+
+def closed_form(x, y):
+    design = np.hstack([x, np.ones((len(x), 1))])
+    solution, *_ = np.linalg.lstsq(design, y, rcond=None)
+    return solution[:-1].T, solution[-1]
+
+
+def test_fit_converges_to_the_least_squares_solution():
+    x, y = regression_problem()
+    loader = tm.DataLoader([(x, y)], batch_size=1, collate=lambda batch: batch[0])
+    params = {"W": np.zeros((2, 3)), "b": np.zeros(2)}
+    history = tm.fit(least_squares, params, loader, SGD(lr=0.3), epochs=300, progress=False)
+    W, b = closed_form(x, y)
+    assert np.allclose(history.params["W"], W, atol=1e-6)
+    assert np.allclose(history.params["b"], b, atol=1e-6)
+    assert history.epochs == 300
+    assert history.train_loss[-1] < history.train_loss[0]
+    assert np.array_equal(params["W"], np.zeros((2, 3)))  # the caller's dict is untouched
+
+
+def test_fit_with_minibatches_evaluation_metrics_and_a_schedule(tmp_path, capsys):
+    x, y = regression_problem(n=96)
+    samples = list(zip(x, y, strict=True))
+    loader = tm.DataLoader(samples, batch_size=16, shuffle=True, seed=3)
+    opt = Adam(lr=0.1)
+    schedule = StepLR(opt, step_size=10, gamma=0.5)
+
+    def mean_abs_error(params, batch):
+        bx, by = batch
+        return float(np.mean(np.abs(bx @ params["W"].T + params["b"] - by)))
+
+    checkpoint = tmp_path / "ckpt.npz"
+    history = tm.fit(
+        least_squares,
+        {"W": np.zeros((2, 3)), "b": np.zeros(2)},
+        loader,
+        opt,
+        epochs=30,
+        eval_data=[(x, y)],
+        metrics={"mae": mean_abs_error},
+        scheduler=schedule,
+        checkpoint=checkpoint,
+        progress=True,
+    )
+    assert len(history.eval_loss) == len(history.metrics["mae"]) == 30
+    assert history.metrics["mae"][-1] < 0.2
+    # the rate each epoch trained with: halved every 10 epochs (epochs 21-30 use 0.1 / 4)
+    assert history.learning_rate[0] == 0.1 and history.learning_rate[-1] == pytest.approx(0.025)
+    restored_opt = Adam()
+    restored = tm.load_params(checkpoint, optimizer=restored_opt)
+    assert np.array_equal(restored["W"], history.params["W"])
+    assert restored_opt.state["W"]["step"] == 30 * len(loader)
+    out = capsys.readouterr().out
+    assert "epoch 30/30" in out and "mae" in out
+
+
+def test_fit_stops_on_a_nan_loss_naming_the_op_and_line():
+    @tm.tapem
+    def exploding(params, batch):
+        w = yield from tm.param(params["w"], name="w")
+        x = yield from tm.const(batch)
+        shifted = yield w - 3.0
+        root = yield ops.pow(shifted, 0.5)  # NaN once w < 3  # nan_line
+        return (yield ops.sum((yield root * x)))
+
+    loader = tm.DataLoader([np.ones(2)] * 4, batch_size=1, collate=lambda b: b[0])
+    with pytest.raises(tm.NonFinite) as info:
+        tm.fit(exploding, {"w": np.array(3.2)}, loader, SGD(lr=1.0), epochs=3, progress=False)
+    error = info.value
+    assert error.op == "pow"
+    assert "epoch 1, batch 2" in str(error)
+    assert error.created_at is not None and error.created_at.line == nan_line()
+
+
+def nan_line() -> int:
+    source = open(__file__).read().splitlines()
+    return next(i for i, line in enumerate(source, 1) if line.endswith("# nan_line"))
+
+
+def test_metrics_need_evaluation_data():
+    with pytest.raises(tm.InvalidArgument, match="eval_data"):
+        tm.fit(least_squares, {}, [], SGD(), 1, metrics={"m": lambda p, b: 0.0}, progress=False)
+
+
+def test_history_plot_writes_a_png(tmp_path):
+    history = tm.History(params={}, train_loss=[1.0, 0.5, 0.25], eval_loss=[1.1, 0.6, 0.3])
+    history.metrics["accuracy"] = [0.5, 0.7, 0.9]
+    path = history.plot(tmp_path / "curve.png", title="test")
+    data = open(path, "rb").read()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 1000
