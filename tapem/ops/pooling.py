@@ -37,7 +37,16 @@ import numpy as np
 
 from tapem.errors import InvalidArgument
 from tapem.ops.opdef import OpDef, ShapeDtype
-from tapem.ops.windows import crop, offsets, out_sizes, pad, per_dim, split_batch, window_size
+from tapem.ops.windows import (
+    crop,
+    offsets,
+    out_sizes,
+    pad,
+    per_dim,
+    split_batch,
+    window_size,
+    zeros,
+)
 
 __all__ = ["avg_pool", "max_pool", "smooth_max_pool"]
 
@@ -101,7 +110,7 @@ def _padded_zeros(g: Any, x: Any, pool: Pool) -> Any:
     """A zero buffer of ``g``'s type shaped like ``x`` padded (the VJPs accumulate into it)."""
     lead, spatial = np.shape(x)[: -len(pool.kernel)], np.shape(x)[-len(pool.kernel) :]
     padded = (n + 2 * p for n, p in zip(spatial, pool.padding, strict=True))
-    return np.zeros_like(g, shape=(*lead, *padded))
+    return zeros(g, (*lead, *padded))
 
 
 def _cells(pool: Pool) -> list[tuple[Any, ...]]:
