@@ -6,6 +6,9 @@ delegates every numpy call to the array it wraps and wraps floating results agai
 creates a cotangent buffer with ``np.zeros(shape)`` (losing the type), calls ``np.asarray``,
 ``.astype`` or ``float()`` on a value, or uses a function that bypasses the protocols, either
 fails here or returns a plain array, and the test says which op.
+
+Shape rules, likewise, must work on abstract values (:class:`~tapem.ShapeDtype`: a shape and a
+dtype, no data), as a shape-only interpreter passes them.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from op_cases import CASES, Case
 
 from tapem import ops
 from tapem.checking import differentiable_inputs
+from tapem.ops import ShapeDtype
 
 
 def unwrap(tree: Any) -> Any:
@@ -108,3 +112,14 @@ def test_rules_keep_the_cotangent_type(name: str, data: st.DataObject) -> None:
             wrapped = rule_i(Wrapped(v), Wrapped(out), *wrapped_xs, *case.args)
             assert isinstance(wrapped, Wrapped), f"{name} {kind}[{i}] returned {type(wrapped)}"
             assert np.allclose(_as_array(wrapped), plain, equal_nan=True), f"{name} {kind}[{i}]"
+
+
+@pytest.mark.parametrize("name", NEW_OPS)
+@SETTINGS
+@given(data=st.data())
+def test_shape_rules_need_only_shapes_and_dtypes(name: str, data: st.DataObject) -> None:
+    # what a shape-only interpreter passes: no values at all
+    case: Case = data.draw(CASES[name](), label="case")
+    rule = ops.TABLE[name]
+    avals = [ShapeDtype(np.shape(x), np.asarray(x).dtype) for x in case.inputs]
+    assert rule.shape(*avals, *case.args) == rule.shape(*case.inputs, *case.args)

@@ -92,6 +92,8 @@ def _merge(m: Any) -> Any:
 
 def _masked_softmax(scores: Any, mask: Any | None) -> Any:
     """Softmax over the last axis, with blocked entries (and fully blocked rows) exactly 0."""
+    if np.size(scores) == 0:  # an empty sequence: nothing to normalize (and no max to take)
+        return scores
     if mask is None:
         z = np.exp(scores - np.max(scores, axis=-1, keepdims=True))
         return z / np.sum(z, axis=-1, keepdims=True)

@@ -22,6 +22,7 @@ pure functions of arrays; nothing is cached between the forward and the reverse 
 
 from __future__ import annotations
 
+import math
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -102,7 +103,19 @@ def _columns(xb: Any, geo: Geometry) -> Any:
     """im2col of a batched input as ``[N, C * prod(kernel), prod(positions)]``."""
     cols = im2col(pad(xb, geo.padding, 0.0), geo.kernel, geo.stride, geo.positions)
     n, c = np.shape(xb)[:2]
-    return np.reshape(cols, (n, c * int(np.prod(geo.kernel)), -1))
+    return np.reshape(cols, (n, c * math.prod(geo.kernel), math.prod(geo.positions)))
+
+
+def _matrix(k: Any) -> Any:
+    """A kernel ``[a, b, *kernel]`` as the matrix ``[a, b * prod(kernel)]``."""
+    shape = np.shape(k)
+    return np.reshape(k, (shape[0], math.prod(shape[1:])))
+
+
+def _per_channel(xb: Any) -> Any:
+    """A batched ``[N, C, *spatial]`` as ``[N, C, prod(spatial)]``."""
+    shape = np.shape(xb)
+    return np.reshape(xb, (*shape[:2], math.prod(shape[2:])))
 
 
 def _uncolumns(dcols: Any, channels: int, geo: Geometry) -> Any:
@@ -147,7 +160,7 @@ def _conv_linear(k: Any, x: Any, stride: Any, padding: Any) -> Any:
     nd = np.ndim(k) - 2
     xb, single = _batch(x, nd)
     geo = _conv_geometry(np.shape(k), np.shape(xb), stride, padding)
-    k2 = np.reshape(k, (np.shape(k)[0], -1))
+    k2 = _matrix(k)
     y = np.matmul(k2, _columns(xb, geo))
     return _unbatch(np.reshape(y, (np.shape(xb)[0], np.shape(k)[0], *geo.positions)), single)
 
@@ -161,7 +174,7 @@ def _conv_dk(g: Any, out: Any, k: Any, b: Any, x: Any, stride: Any, padding: Any
     xb, _ = _batch(x, nd)
     gb, _ = _batch(g, nd)
     geo = _conv_geometry(np.shape(k), np.shape(xb), stride, padding)
-    g3 = np.reshape(gb, (np.shape(gb)[0], np.shape(k)[0], -1))
+    g3 = _per_channel(gb)
     dk = np.sum(np.matmul(g3, np.swapaxes(_columns(xb, geo), 1, 2)), axis=0)
     return np.reshape(dk, np.shape(k))
 
@@ -170,9 +183,7 @@ def _conv_dx(g: Any, out: Any, k: Any, b: Any, x: Any, stride: Any, padding: Any
     nd = np.ndim(k) - 2
     gb, single = _batch(g, nd)
     geo = _conv_geometry(np.shape(k), np.shape(x)[-nd - 1 :], stride, padding)
-    k2 = np.reshape(k, (np.shape(k)[0], -1))
-    g3 = np.reshape(gb, (np.shape(gb)[0], np.shape(k)[0], -1))
-    dcols = np.matmul(np.swapaxes(k2, 0, 1), g3)
+    dcols = np.matmul(np.swapaxes(_matrix(k), 0, 1), _per_channel(gb))
     return _unbatch(_uncolumns(dcols, np.shape(k)[1], geo), single)
 
 
@@ -191,9 +202,8 @@ def _conv_transpose_linear(k: Any, x: Any, stride: Any, padding: Any) -> Any:
     nd = np.ndim(k) - 2
     xb, single = _batch(x, nd)
     geo = _transpose_geometry(np.shape(k), np.shape(xb), stride, padding)
-    k2 = np.reshape(k, (np.shape(k)[0], -1))
-    x3 = np.reshape(xb, (np.shape(xb)[0], np.shape(k)[0], -1))
-    return _unbatch(_uncolumns(np.matmul(np.swapaxes(k2, 0, 1), x3), np.shape(k)[1], geo), single)
+    dcols = np.matmul(np.swapaxes(_matrix(k), 0, 1), _per_channel(xb))
+    return _unbatch(_uncolumns(dcols, np.shape(k)[1], geo), single)
 
 
 def _conv_transpose(k: Any, b: Any, x: Any, stride: Any, padding: Any) -> Any:
@@ -206,8 +216,7 @@ def _conv_transpose_dk(g: Any, out: Any, k: Any, b: Any, x: Any, stride: Any, pa
     xb, _ = _batch(x, nd)
     gb, _ = _batch(g, nd)
     geo = _transpose_geometry(np.shape(k), np.shape(xb), stride, padding)
-    x3 = np.reshape(xb, (np.shape(xb)[0], np.shape(k)[0], -1))
-    dk = np.sum(np.matmul(x3, np.swapaxes(_columns(gb, geo), 1, 2)), axis=0)
+    dk = np.sum(np.matmul(_per_channel(xb), np.swapaxes(_columns(gb, geo), 1, 2)), axis=0)
     return np.reshape(dk, np.shape(k))
 
 
@@ -215,8 +224,7 @@ def _conv_transpose_dx(g: Any, out: Any, k: Any, b: Any, x: Any, stride: Any, pa
     nd = np.ndim(k) - 2
     gb, single = _batch(g, nd)
     geo = _transpose_geometry(np.shape(k), np.shape(x)[-nd - 1 :], stride, padding)
-    k2 = np.reshape(k, (np.shape(k)[0], -1))
-    dx = np.matmul(k2, _columns(gb, geo))
+    dx = np.matmul(_matrix(k), _columns(gb, geo))
     return _unbatch(np.reshape(dx, (np.shape(gb)[0], *np.shape(x)[-nd - 1 :])), single)
 
 
