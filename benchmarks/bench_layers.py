@@ -7,6 +7,11 @@ Prints, for each workload of ``cnn_workloads.py``, the median time per call of t
 their ratio (tapem / numpy; the LeNet target is <= 1.3). Before timing, it checks that both
 compute the same loss and gradients. PyTorch, if installed, is timed on the same workloads for
 reference; it is skipped otherwise.
+
+On a shared machine a multi-threaded BLAS makes single calls swing by up to 10x; for stable
+figures run with one BLAS thread (both sides use the same numpy, so the ratio stays fair):
+
+    OPENBLAS_NUM_THREADS=1 .venv/bin/python benchmarks/bench_layers.py
 """
 
 from __future__ import annotations
