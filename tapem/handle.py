@@ -11,6 +11,8 @@ interpreter). Arithmetic on handles builds requests, so a loss reads like the ma
 Mixing a handle with a Python or numpy scalar uses the scalar ops: ``h + c`` is ``shift``,
 ``c - h`` is ``rsub``, ``h * c`` is ``scale``, ``h / c`` is ``scale`` by ``1/c`` (as the mean
 in :func:`tapem.mean_scalar_over` does), ``c / h`` is ``rdiv`` and ``h ** p`` is ``pow``.
+``h[1:3]`` (basic indexing: ints, slices, ``None``, ``...``) is ``index``; a handle is not
+iterable.
 """
 
 from __future__ import annotations
@@ -122,6 +124,16 @@ class Handle:
             return NotImplemented
         return make_op(_la.matmul, (self, other), ())
 
+    def __getitem__(self, key: Any) -> Op:
+        """Basic indexing (ints, slices, ``None``, ``...``): ``ops.index``."""
+        return make_op(_sel.index, (self,), (_sel.encode_key(key),))
+
+    def __iter__(self) -> Any:
+        raise TypeError(
+            "a tapem handle is not iterable (its values are on the tape, not in the program); "
+            "index it one request at a time, e.g. `row = yield h[i]`"
+        )
+
     @property
     def T(self) -> Op:  # noqa: N802 - numpy's spelling
         """Reverse the axes (``ops.transpose``)."""
@@ -146,4 +158,5 @@ def _scalar_op(rule: Any, handle: Handle, value: object, symbol: str) -> Op:
 
 from tapem.ops import elementwise as _ew  # noqa: E402  (the op table imports Handle for typing)
 from tapem.ops import linalg as _la  # noqa: E402
+from tapem.ops import selection as _sel  # noqa: E402
 from tapem.ops import structural as _st  # noqa: E402

@@ -4,7 +4,8 @@ Each strategy draws a :class:`Case`: the op's input arrays (float64 unless the o
 integers) and its static parameters, chosen inside the op's domain and away from its kinks
 (``relu`` at 0, ``max`` ties, ``clamp`` bounds) so that finite differences are meaningful.
 ``tests/test_op_rules.py`` runs the VJP, JVP and shape checks on every entry, and fails if an
-op in ``tapem.ops.TABLE`` has no entry here.
+op in ``tapem.ops.TABLE`` has no entry here. The neural-network ops' strategies live in
+``tests/layer_cases.py`` and are merged in at the end.
 """
 
 from __future__ import annotations
@@ -216,3 +217,7 @@ CASES: dict[str, Callable[[], Strategy]] = {
     "mse_loss": mse_case,
     "cross_entropy": cross_entropy_case,
 }
+
+from layer_cases import LAYER_CASES  # noqa: E402  (it builds on the helpers above)
+
+CASES.update(LAYER_CASES)

@@ -1,4 +1,16 @@
-"""Structural ops: moving elements around without arithmetic (reshape, transpose, ...)."""
+"""Structural ops: moving elements around without arithmetic.
+
+``reshape``, ``transpose``, ``flatten`` (PyTorch's ``start_dim``/``end_dim``), and the variadic
+``concat`` and ``stack``, which take a sequence of handles: ``ops.concat([a, b], axis=0)``.
+
+>>> import numpy as np
+>>> from tapem import ops
+>>> x = np.zeros((2, 3, 4))
+>>> assert ops.flatten.forward(x, 1, -1).shape == (2, 12)
+>>> parts = (np.ones((2, 1)), np.zeros((2, 2)))
+>>> assert np.allclose(ops.concat.vjp[1](np.arange(6.0).reshape(2, 3), None, *parts, 1),
+...                    [[1, 2], [4, 5]])
+"""
 
 from __future__ import annotations
 
@@ -6,10 +18,10 @@ from typing import Any
 
 import numpy as np
 
-from tapem.errors import ShapeMismatch
-from tapem.ops.opdef import OpDef, ShapeDtype
+from tapem.errors import InvalidArgument, ShapeMismatch
+from tapem.ops.opdef import OpDef, ShapeDtype, Variadic, result_dtype
 
-__all__ = ["reshape", "transpose"]
+__all__ = ["concat", "flatten", "reshape", "stack", "transpose"]
 
 
 def reshaped(op: str, shape_in: tuple[int, ...], shape: Any) -> tuple[int, ...]:
@@ -53,6 +65,103 @@ def _transpose_back(g: Any, x: Any, axes: Any) -> Any:
     return np.transpose(g, np.argsort(perm))
 
 
+def _flattened(x_shape: tuple[int, ...], start_dim: Any, end_dim: Any) -> tuple[int, ...]:
+    """The shape ``torch.flatten`` gives: axes ``start_dim..end_dim`` merged (a scalar -> [1])."""
+    for name, value in (("start_dim", start_dim), ("end_dim", end_dim)):
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise InvalidArgument(f"flatten: {name} must be an int, got {value!r}", op="flatten")
+    shape = x_shape or (1,)
+    rank = len(shape)
+    for value in (start_dim, end_dim):
+        if not -rank <= value < rank:
+            raise ShapeMismatch(
+                "flatten", [x_shape], f"dim {value} is out of range for an input of rank {rank}"
+            )
+    start, end = start_dim % rank, end_dim % rank
+    if start > end:
+        raise InvalidArgument(
+            f"flatten: start_dim ({start_dim}) comes after end_dim ({end_dim})", op="flatten"
+        )
+    merged = int(np.prod(shape[start : end + 1], dtype=np.int64))
+    return (*shape[:start], merged, *shape[end + 1 :])
+
+
+def _flatten_shape(x: Any, start_dim: Any, end_dim: Any) -> ShapeDtype:
+    return ShapeDtype(_flattened(tuple(x.shape), start_dim, end_dim), x.dtype)
+
+
+def _joined(op: str, avals: Any, axis: Any, new_axis: bool) -> tuple[tuple[int, ...], int]:
+    """Check the inputs of ``concat`` / ``stack``; the output shape and the normalized axis."""
+    shapes = [tuple(a.shape) for a in avals]
+    if not shapes:
+        raise ShapeMismatch(op, [], "needs at least one input")
+    if not isinstance(axis, int) or isinstance(axis, bool):
+        raise InvalidArgument(f"{op}: axis must be an int, got {axis!r}", op=op)
+    rank = len(shapes[0]) + new_axis
+    if not -rank <= axis < rank or rank == 0:
+        raise ShapeMismatch(op, shapes, f"axis {axis} is out of range for rank {rank}")
+    a = axis % rank
+    first = shapes[0]
+    if new_axis:
+        if any(s != first for s in shapes):
+            raise ShapeMismatch(op, shapes, "stacked inputs must all have the same shape")
+        return (*first[:a], len(shapes), *first[a:]), a
+
+    def others(s: tuple[int, ...]) -> tuple[int, ...]:
+        return s[:a] + s[a + 1 :]
+
+    if any(len(s) != len(first) or others(s) != others(first) for s in shapes):
+        raise ShapeMismatch(op, shapes, f"inputs must agree on every axis but axis {axis}")
+    return (*first[:a], sum(s[a] for s in shapes), *first[a + 1 :]), a
+
+
+def _join_shape(op: str, new_axis: bool) -> Any:
+    def rule(*avals_and_axis: Any) -> ShapeDtype:
+        *avals, axis = avals_and_axis
+        shape, _ = _joined(op, avals, axis, new_axis)
+        return ShapeDtype(shape, result_dtype(*avals))
+
+    return rule
+
+
+def _part(i: int, xs: Any, axis: int, new_axis: bool) -> tuple[Any, ...]:
+    """The index of input ``i``'s block in the joined output."""
+    rank = np.ndim(xs[0]) + new_axis
+    a = axis % rank
+    if new_axis:
+        return (*(slice(None),) * a, i)
+    start = sum(np.shape(x)[a] for x in xs[:i])
+    return (*(slice(None),) * a, slice(start, start + np.shape(xs[i])[a]))
+
+
+def _join_vjp(new_axis: bool) -> Variadic:
+    def rule(i: int, g: Any, out: Any, *xs_and_axis: Any) -> Any:
+        *xs, axis = xs_and_axis
+        return g[_part(i, xs, axis, new_axis)]
+
+    return Variadic(rule)
+
+
+def _join_jvp(new_axis: bool) -> Variadic:
+    def rule(i: int, t: Any, out: Any, *xs_and_axis: Any) -> Any:
+        *xs, axis = xs_and_axis
+        placed = np.zeros_like(t, shape=np.shape(out))
+        placed[_part(i, xs, axis, new_axis)] = t
+        return placed
+
+    return Variadic(rule)
+
+
+def _concat(*xs_and_axis: Any) -> Any:
+    *xs, axis = xs_and_axis
+    return np.concatenate(xs, axis=axis)
+
+
+def _stack(*xs_and_axis: Any) -> Any:
+    *xs, axis = xs_and_axis
+    return np.stack(xs, axis=axis)
+
+
 # fmt: off
 reshape = OpDef("reshape", params=("shape",), shape=_reshape_shape,
                 forward=lambda x, shape: np.reshape(x, shape),
@@ -62,4 +171,16 @@ transpose = OpDef("transpose", params=("axes",), defaults={"axes": None}, shape=
                   forward=lambda x, axes: np.transpose(x, axes),
                   vjp=(lambda g, out, x, axes: _transpose_back(g, x, axes),),
                   jvp=(lambda t, out, x, axes: np.transpose(t, axes),))
+flatten = OpDef("flatten", params=("start_dim", "end_dim"), shape=_flatten_shape,
+                defaults={"start_dim": 0, "end_dim": -1},
+                forward=lambda x, start_dim, end_dim:
+                np.reshape(x, _flattened(np.shape(x), start_dim, end_dim)),
+                vjp=(lambda g, out, x, start_dim, end_dim: np.reshape(g, np.shape(x)),),
+                jvp=(lambda t, out, x, start_dim, end_dim: np.reshape(t, np.shape(out)),))
+concat = OpDef("concat", inputs=None, params=("axis",), defaults={"axis": 0},
+               forward=_concat, shape=_join_shape("concat", new_axis=False),
+               vjp=_join_vjp(new_axis=False), jvp=_join_jvp(new_axis=False))
+stack = OpDef("stack", inputs=None, params=("axis",), defaults={"axis": 0},
+              forward=_stack, shape=_join_shape("stack", new_axis=True),
+              vjp=_join_vjp(new_axis=True), jvp=_join_jvp(new_axis=True))
 # fmt: on

@@ -1,0 +1,236 @@
+"""Multi-head self-attention: ``multi_head_attention(wq, wk, wv, wo, x, num_heads, mask=None)``.
+
+``x`` is ``[n, d]`` (one sequence, as in TorchLean) or ``[N, n, d]``. Projections multiply on the
+right and have no biases: ``Q = x @ wq``, ``K = x @ wk``, ``V = x @ wv`` (``wq``, ``wk``
+``[d, e]``, ``wv`` ``[d, e_v]``), each split into ``num_heads`` heads along its last axis. Per
+head, ``softmax(Q Kᵀ / sqrt(e / num_heads)) V``; the heads are concatenated and multiplied by
+``wo`` (``[e_v, d_out]``).
+
+**The mask** is an optional sixth *input*, not a parameter: a handle to a boolean ``const`` of
+shape ``[n, n]`` (``True`` = may attend), shared by every sequence of a batch and every head.
+The op is therefore variadic: the request has five inputs without a mask and six with one, under
+the one name ``multi_head_attention``, so a tape shows the mask as a parent like any other node
+(and records stay plain data: no handle or array hides in the parameters). Blocked scores get
+weight exactly 0; a row with nothing allowed gets all-zero weights (its output row is 0), never
+NaN, and passes no gradient back.
+
+>>> import numpy as np
+>>> from tapem import ops
+>>> x = np.eye(2)
+>>> w = np.eye(2)
+>>> causal = np.array([[True, False], [True, True]])
+>>> y = ops.multi_head_attention.forward(w, w, w, w, x, causal, 1)
+>>> assert np.allclose(y[0], [1.0, 0.0])  # the first token only sees itself
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from tapem.errors import InvalidArgument, ShapeMismatch
+from tapem.handle import Handle
+from tapem.ops.opdef import OpDef, ShapeDtype, Variadic, result_dtype
+from tapem.requests import Op, make_op
+
+__all__ = ["multi_head_attention"]
+
+_LAYOUT = (
+    "expected wq [d, e], wk [d, e], wv [d, e_v], wo [e_v, d_out], x [n, d] or [N, n, d] "
+    "and an optional bool mask [n, n]"
+)
+
+
+def _shape(*avals_and_heads: Any) -> ShapeDtype:
+    *avals, num_heads = avals_and_heads
+    if not isinstance(num_heads, int) or isinstance(num_heads, bool) or num_heads < 1:
+        raise InvalidArgument(
+            f"multi_head_attention: num_heads must be a positive int, got {num_heads!r}",
+            op="multi_head_attention",
+        )
+    shapes = [tuple(a.shape) for a in avals]
+    if len(avals) not in (5, 6):
+        raise ShapeMismatch("multi_head_attention", shapes, f"{_LAYOUT}; got {len(avals)} inputs")
+    wq, wk, wv, wo, x = avals[:5]
+    if any(len(w.shape) != 2 for w in (wq, wk, wv, wo)) or len(x.shape) not in (2, 3):
+        raise ShapeMismatch("multi_head_attention", shapes, _LAYOUT)
+    d, e, e_v = x.shape[-1], wq.shape[1], wv.shape[1]
+    fits = wq.shape[0] == wk.shape[0] == wv.shape[0] == d and wk.shape[1] == e
+    if not fits or wo.shape[0] != e_v:
+        raise ShapeMismatch("multi_head_attention", shapes, _LAYOUT)
+    if e % num_heads or e_v % num_heads:
+        raise ShapeMismatch(
+            "multi_head_attention",
+            shapes,
+            f"num_heads = {num_heads} must divide the projection widths e = {e} and e_v = {e_v}",
+        )
+    if len(avals) == 6:
+        n = x.shape[-2]
+        mask = avals[5]
+        if tuple(mask.shape) != (n, n) or mask.dtype != np.bool_:
+            raise ShapeMismatch(
+                "multi_head_attention",
+                shapes,
+                f"the mask must be a bool array of shape [{n}, {n}] (got {mask.dtype})",
+            )
+    return ShapeDtype((*x.shape[:-1], wo.shape[1]), result_dtype(wq, wk, wv, wo, x))
+
+
+def _split(m: Any, heads: int) -> Any:
+    """``[N, n, e]`` -> ``[N, heads, n, e / heads]``."""
+    n_batch, n, e = np.shape(m)
+    return np.swapaxes(np.reshape(m, (n_batch, n, heads, e // heads)), 1, 2)
+
+
+def _merge(m: Any) -> Any:
+    """``[N, heads, n, h]`` -> ``[N, n, heads * h]``."""
+    n_batch, heads, n, h = np.shape(m)
+    return np.reshape(np.swapaxes(m, 1, 2), (n_batch, n, heads * h))
+
+
+def _masked_softmax(scores: Any, mask: Any | None) -> Any:
+    """Softmax over the last axis, with blocked entries (and fully blocked rows) exactly 0."""
+    if np.size(scores) == 0:  # an empty sequence: nothing to normalize (and no max to take)
+        return scores
+    if mask is None:
+        z = np.exp(scores - np.max(scores, axis=-1, keepdims=True))
+        return z / np.sum(z, axis=-1, keepdims=True)
+    any_allowed = np.any(mask, axis=-1, keepdims=True)
+    pivot = np.max(np.where(mask, scores, -np.inf), axis=-1, keepdims=True)
+    pivot = np.where(any_allowed, pivot, 0)  # a fully blocked row has no max
+    z = np.exp(np.where(mask, scores - pivot, -np.inf))  # exp(-inf) is exactly 0
+    total = np.sum(z, axis=-1, keepdims=True)
+    return z / np.where(any_allowed, total, 1)
+
+
+class Parts:
+    """The forward's intermediates, recomputed from the inputs (rules keep no state)."""
+
+    def __init__(self, xs: tuple[Any, ...], heads: int) -> None:
+        wq, wk, wv, x = xs[0], xs[1], xs[2], xs[4]
+        self.single = np.ndim(x) == 2
+        self.x = x[None] if self.single else x
+        self.mask = xs[5] if len(xs) == 6 else None
+        self.heads = heads
+        self.scale = 1 / math.sqrt(np.shape(wq)[1] // heads)
+        self.q = _split(np.matmul(self.x, wq), heads)
+        self.k = _split(np.matmul(self.x, wk), heads)
+        self.v = _split(np.matmul(self.x, wv), heads)
+        scores = np.matmul(self.q, np.swapaxes(self.k, -1, -2)) * self.scale
+        self.a = _masked_softmax(scores, self.mask)
+        self.o = _merge(np.matmul(self.a, self.v))  # heads concatenated, [N, n, e_v]
+
+    def out(self, y: Any) -> Any:
+        return y[0] if self.single else y
+
+    def softmax_back(self, da: Any) -> Any:
+        """The cotangent of the scaled scores from that of the weights."""
+        return self.a * (da - np.sum(da * self.a, axis=-1, keepdims=True)) * self.scale
+
+
+def _forward(*xs_and_heads: Any) -> Any:
+    *xs, heads = xs_and_heads
+    parts = Parts(tuple(xs), heads)
+    return parts.out(np.matmul(parts.o, xs[3]))
+
+
+def _flat(m: Any) -> Any:
+    return np.reshape(m, (-1, np.shape(m)[-1]))
+
+
+def _vjp(i: int, g: Any, out: Any, *xs_and_heads: Any) -> Any:
+    *xs, heads = xs_and_heads
+    p = Parts(tuple(xs), heads)
+    wq, wk, wv, wo = xs[:4]
+    g = g[None] if p.single else g
+    if i == 3:
+        return np.matmul(np.swapaxes(_flat(p.o), 0, 1), _flat(g))
+    do = _split(np.matmul(g, np.swapaxes(wo, 0, 1)), heads)
+    dv = _merge(np.matmul(np.swapaxes(p.a, -1, -2), do))
+    if i == 2:
+        return np.matmul(np.swapaxes(_flat(p.x), 0, 1), _flat(dv))
+    ds = p.softmax_back(np.matmul(do, np.swapaxes(p.v, -1, -2)))
+    dq = _merge(np.matmul(ds, p.k))
+    dk = _merge(np.matmul(np.swapaxes(ds, -1, -2), p.q))
+    if i == 0:
+        return np.matmul(np.swapaxes(_flat(p.x), 0, 1), _flat(dq))
+    if i == 1:
+        return np.matmul(np.swapaxes(_flat(p.x), 0, 1), _flat(dk))
+    dx = (
+        np.matmul(dq, np.swapaxes(wq, 0, 1))
+        + np.matmul(dk, np.swapaxes(wk, 0, 1))
+        + np.matmul(dv, np.swapaxes(wv, 0, 1))
+    )
+    return p.out(dx)
+
+
+def _jvp(i: int, t: Any, out: Any, *xs_and_heads: Any) -> Any:
+    *xs, heads = xs_and_heads
+    p = Parts(tuple(xs), heads)
+    if i == 3:
+        return p.out(np.matmul(p.o, t))
+    tx = t[None] if p.single else t  # the tangent of x (when i == 4)
+
+    def moved(w: int) -> Any:
+        """The tangent of ``x @ xs[w]`` split into heads, or None if it is constant."""
+        if i == w:
+            return _split(np.matmul(p.x, t), heads)
+        return _split(np.matmul(tx, xs[w]), heads) if i == 4 else None
+
+    dq, dk, dv = moved(0), moved(1), moved(2)
+    do = 0 * np.matmul(p.a, p.v)
+    if dq is not None or dk is not None:
+        dscores = 0 * p.a
+        if dq is not None:
+            dscores = dscores + np.matmul(dq, np.swapaxes(p.k, -1, -2))
+        if dk is not None:
+            dscores = dscores + np.matmul(p.q, np.swapaxes(dk, -1, -2))
+        do = do + np.matmul(p.softmax_back(dscores), p.v)  # softmax's Jacobian is symmetric
+    if dv is not None:
+        do = do + np.matmul(p.a, dv)
+    return p.out(np.matmul(_merge(do), xs[3]))
+
+
+class _Rules(Variadic):
+    """The rule of each input; the mask (input 5) has none."""
+
+    __slots__ = ()
+
+    def __getitem__(self, i: Any) -> Any:
+        return None if i == 5 else super().__getitem__(i)
+
+
+class AttentionOpDef(OpDef):
+    """The attention op, called with the mask as an optional keyword handle."""
+
+    __slots__ = ()
+
+    def __call__(
+        self,
+        wq: Handle,
+        wk: Handle,
+        wv: Handle,
+        wo: Handle,
+        x: Handle,
+        num_heads: int,
+        mask: Handle | None = None,
+    ) -> Op:
+        """``multi_head_attention(wq, wk, wv, wo, x, num_heads, mask=None)``."""
+        if mask is not None and not isinstance(mask, Handle):
+            raise TypeError(
+                "multi_head_attention: mask must be a handle to a bool const leaf, e.g. "
+                f"`mask = yield from tm.const(allowed)`; got {type(mask).__name__}"
+            )
+        inputs = (wq, wk, wv, wo, x) if mask is None else (wq, wk, wv, wo, x, mask)
+        return make_op(self, inputs, self.bind((num_heads,), {}))
+
+
+# fmt: off
+# --- neural layers: attention -------------------------------------------------------------------
+
+multi_head_attention = AttentionOpDef(
+    "multi_head_attention", inputs=None, params=("num_heads",),
+    forward=_forward, shape=_shape, vjp=_Rules(_vjp), jvp=_Rules(_jvp))
+# fmt: on

@@ -1,0 +1,254 @@
+"""Convolutions: ``conv`` and ``conv_transpose``, N-dimensional and channels-first.
+
+Both take PyTorch's kernel layouts, symmetric zero padding and a stride (an int, or one int per
+spatial axis); there is no dilation and there are no groups. The number of spatial axes ``nd``
+is the kernel's rank minus 2, and the rank of ``x`` says whether it carries a batch axis:
+``[C, *spatial]`` (one sample, as in TorchLean) or ``[N, C, *spatial]``.
+
+A convolution is one matrix product over the im2col columns of the padded input (see
+:mod:`tapem.ops.windows`); its input VJP is the adjoint (col2im), and ``conv_transpose`` is that
+adjoint used as a forward. Rules recompute the columns they need from their inputs (rules are
+pure functions of arrays; nothing is cached between the forward and the reverse pass).
+
+>>> import numpy as np
+>>> from tapem import ops
+>>> x = np.arange(5.0)[None]          # [C=1, 5]
+>>> k = np.array([[[1.0, 0.0, -1.0]]])  # [out_c=1, in_c=1, 3]
+>>> y = ops.conv.forward(k, np.zeros(1), x, 1, 1)
+>>> assert np.allclose(y, [[-1, -2, -2, -2, 3]])
+>>> up = ops.conv_transpose.forward(k, np.zeros(1), np.ones((1, 2)), 2, 0)
+>>> assert np.allclose(up, [[1, 0, 0, 0, -1]])  # (2 - 1) * 2 + 3 cells
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from tapem.errors import ShapeMismatch
+from tapem.ops.opdef import OpDef, ShapeDtype, result_dtype
+from tapem.ops.windows import col2im, crop, im2col, out_sizes, pad, per_dim, split_batch
+
+__all__ = ["conv", "conv_transpose"]
+
+Ints = tuple[int, ...]
+
+
+class Geometry(NamedTuple):
+    """One convolution's static layout: window, stride, padding and the spatial sizes of the
+    (unpadded) input of the im2col side and of its window positions."""
+
+    kernel: Ints
+    stride: Ints
+    padding: Ints
+    windowed: Ints  # spatial sizes of the array the windows slide over (before padding)
+    positions: Ints  # window positions per axis
+
+
+def _check_layout(op: str, k: Any, b: Any, x: Any, in_axis: int, layout: str) -> bool:
+    """Check ranks and channel counts (``k.shape[in_axis]`` input channels, the other of the
+    first two kernel axes output channels); return whether ``x`` has a batch axis."""
+    shapes = [tuple(k.shape), tuple(b.shape), tuple(x.shape)]
+    if len(k.shape) < 3:
+        raise ShapeMismatch(op, shapes, f"expected {layout}, with at least one spatial axis")
+    batched = split_batch(op, shapes, len(x.shape), len(k.shape) - 2)
+    in_c, out_c = k.shape[in_axis], k.shape[1 - in_axis]
+    if tuple(b.shape) != (out_c,) or x.shape[1 if batched else 0] != in_c:
+        raise ShapeMismatch(op, shapes, f"expected {layout}")
+    if 0 in tuple(k.shape[2:]):
+        raise ShapeMismatch(op, shapes, "kernel sizes must be positive")
+    return batched
+
+
+def _conv_geometry(k_shape: Any, x_shape: Any, stride: Any, padding: Any) -> Geometry:
+    nd = len(k_shape) - 2
+    kernel = tuple(k_shape[2:])
+    st = per_dim("conv", "stride", stride, nd, 1)
+    pd = per_dim("conv", "padding", padding, nd, 0)
+    out = out_sizes("conv", x_shape, kernel, st, pd)
+    return Geometry(kernel, st, pd, tuple(x_shape[len(x_shape) - nd :]), out)
+
+
+def _transpose_geometry(k_shape: Any, x_shape: Any, stride: Any, padding: Any) -> Geometry:
+    """For ``conv_transpose`` the windows slide over the *output*: its x is the window grid."""
+    nd = len(k_shape) - 2
+    kernel = tuple(k_shape[2:])
+    st = per_dim("conv_transpose", "stride", stride, nd, 1)
+    pd = per_dim("conv_transpose", "padding", padding, nd, 0)
+    spatial = tuple(x_shape[len(x_shape) - nd :])
+    out = tuple((n - 1) * s + k - 2 * p for n, k, s, p in zip(spatial, kernel, st, pd, strict=True))
+    if min(spatial) < 1 or min(out) < 1:
+        raise ShapeMismatch(
+            "conv_transpose",
+            [tuple(k_shape), tuple(x_shape)],
+            f"the output size (n - 1) * stride + kernel - 2 * padding = {out} must be positive "
+            f"(input spatial sizes {spatial}); use less padding",
+        )
+    return Geometry(kernel, st, pd, out, spatial)
+
+
+def _batch(x: Any, nd: int) -> tuple[Any, bool]:
+    """``x`` with a batch axis, and whether one had to be added."""
+    single = np.ndim(x) == nd + 1
+    return (x[None] if single else x), single
+
+
+def _unbatch(y: Any, single: bool) -> Any:
+    return y[0] if single else y
+
+
+def _columns(xb: Any, geo: Geometry) -> Any:
+    """im2col of a batched input as ``[N, C * prod(kernel), prod(positions)]``."""
+    cols = im2col(pad(xb, geo.padding, 0.0), geo.kernel, geo.stride, geo.positions)
+    n, c = np.shape(xb)[:2]
+    return np.reshape(cols, (n, c * math.prod(geo.kernel), math.prod(geo.positions)))
+
+
+def _matrix(k: Any) -> Any:
+    """A kernel ``[a, b, *kernel]`` as the matrix ``[a, b * prod(kernel)]``."""
+    shape = np.shape(k)
+    return np.reshape(k, (shape[0], math.prod(shape[1:])))
+
+
+def _per_channel(xb: Any) -> Any:
+    """A batched ``[N, C, *spatial]`` as ``[N, C, prod(spatial)]``."""
+    shape = np.shape(xb)
+    return np.reshape(xb, (*shape[:2], math.prod(shape[2:])))
+
+
+def _uncolumns(dcols: Any, channels: int, geo: Geometry) -> Any:
+    """col2im of ``[N, C * prod(kernel), prod(positions)]`` into the (cropped) windowed array."""
+    n = np.shape(dcols)[0]
+    cols = np.reshape(dcols, (n, channels, *geo.kernel, *geo.positions))
+    padded = (n, channels, *(m + 2 * p for m, p in zip(geo.windowed, geo.padding, strict=True)))
+    return crop(col2im(cols, padded, geo.kernel, geo.stride), geo.padding)
+
+
+def _channel_bias(b: Any, nd: int) -> Any:
+    return np.reshape(b, (-1, *(1,) * nd))
+
+
+def _add_bias(y: Any, b: Any, nd: int) -> Any:
+    bias = _channel_bias(b, nd)
+    if y.dtype == np.result_type(y, bias):
+        y += bias  # ``y`` is a buffer the forward made
+        return y
+    return y + bias
+
+
+def _bias_grad(g: Any, nd: int) -> Any:
+    """Sum ``g`` over every axis but the channel axis (the one before the spatial axes)."""
+    rank = np.ndim(g)
+    return np.sum(g, axis=tuple(i for i in range(rank) if i != rank - nd - 1))
+
+
+# --- conv: k [out_c, in_c, *kernel] ------------------------------------------------------------
+
+
+def _conv_shape(k: Any, b: Any, x: Any, stride: Any, padding: Any) -> ShapeDtype:
+    layout = "k [out_c, in_c, *kernel], b [out_c], x [in_c, *spatial] or [N, in_c, *spatial]"
+    batched = _check_layout("conv", k, b, x, 1, layout)
+    geo = _conv_geometry(k.shape, x.shape, stride, padding)
+    lead = tuple(x.shape[:1]) if batched else ()
+    return ShapeDtype((*lead, k.shape[0], *geo.positions), result_dtype(k, b, x))
+
+
+def _conv_linear(k: Any, x: Any, stride: Any, padding: Any) -> Any:
+    """The convolution without bias (linear in ``k`` and in ``x``)."""
+    nd = np.ndim(k) - 2
+    xb, single = _batch(x, nd)
+    geo = _conv_geometry(np.shape(k), np.shape(xb), stride, padding)
+    k2 = _matrix(k)
+    y = np.matmul(k2, _columns(xb, geo))
+    return _unbatch(np.reshape(y, (np.shape(xb)[0], np.shape(k)[0], *geo.positions)), single)
+
+
+def _conv(k: Any, b: Any, x: Any, stride: Any, padding: Any) -> Any:
+    return _add_bias(_conv_linear(k, x, stride, padding), b, np.ndim(k) - 2)
+
+
+def _conv_dk(g: Any, out: Any, k: Any, b: Any, x: Any, stride: Any, padding: Any) -> Any:
+    nd = np.ndim(k) - 2
+    xb, _ = _batch(x, nd)
+    gb, _ = _batch(g, nd)
+    geo = _conv_geometry(np.shape(k), np.shape(xb), stride, padding)
+    g3 = _per_channel(gb)
+    dk = np.sum(np.matmul(g3, np.swapaxes(_columns(xb, geo), 1, 2)), axis=0)
+    return np.reshape(dk, np.shape(k))
+
+
+def _conv_dx(g: Any, out: Any, k: Any, b: Any, x: Any, stride: Any, padding: Any) -> Any:
+    nd = np.ndim(k) - 2
+    gb, single = _batch(g, nd)
+    geo = _conv_geometry(np.shape(k), np.shape(x)[-nd - 1 :], stride, padding)
+    dcols = np.matmul(np.swapaxes(_matrix(k), 0, 1), _per_channel(gb))
+    return _unbatch(_uncolumns(dcols, np.shape(k)[1], geo), single)
+
+
+# --- conv_transpose: k [in_c, out_c, *kernel] --------------------------------------------------
+
+
+def _conv_transpose_shape(k: Any, b: Any, x: Any, stride: Any, padding: Any) -> ShapeDtype:
+    layout = "k [in_c, out_c, *kernel], b [out_c], x [in_c, *spatial] or [N, in_c, *spatial]"
+    batched = _check_layout("conv_transpose", k, b, x, 0, layout)
+    geo = _transpose_geometry(k.shape, x.shape, stride, padding)
+    lead = tuple(x.shape[:1]) if batched else ()
+    return ShapeDtype((*lead, k.shape[1], *geo.windowed), result_dtype(k, b, x))
+
+
+def _conv_transpose_linear(k: Any, x: Any, stride: Any, padding: Any) -> Any:
+    nd = np.ndim(k) - 2
+    xb, single = _batch(x, nd)
+    geo = _transpose_geometry(np.shape(k), np.shape(xb), stride, padding)
+    dcols = np.matmul(np.swapaxes(_matrix(k), 0, 1), _per_channel(xb))
+    return _unbatch(_uncolumns(dcols, np.shape(k)[1], geo), single)
+
+
+def _conv_transpose(k: Any, b: Any, x: Any, stride: Any, padding: Any) -> Any:
+    y = _conv_transpose_linear(k, x, stride, padding)
+    return _add_bias(np.ascontiguousarray(y), b, np.ndim(k) - 2)
+
+
+def _conv_transpose_dk(g: Any, out: Any, k: Any, b: Any, x: Any, stride: Any, padding: Any) -> Any:
+    nd = np.ndim(k) - 2
+    xb, _ = _batch(x, nd)
+    gb, _ = _batch(g, nd)
+    geo = _transpose_geometry(np.shape(k), np.shape(xb), stride, padding)
+    dk = np.sum(np.matmul(_per_channel(xb), np.swapaxes(_columns(gb, geo), 1, 2)), axis=0)
+    return np.reshape(dk, np.shape(k))
+
+
+def _conv_transpose_dx(g: Any, out: Any, k: Any, b: Any, x: Any, stride: Any, padding: Any) -> Any:
+    nd = np.ndim(k) - 2
+    gb, single = _batch(g, nd)
+    geo = _transpose_geometry(np.shape(k), np.shape(x)[-nd - 1 :], stride, padding)
+    dx = np.matmul(_matrix(k), _columns(gb, geo))
+    return _unbatch(np.reshape(dx, (np.shape(gb)[0], *np.shape(x)[-nd - 1 :])), single)
+
+
+_PARAMS = ("stride", "padding")
+_DEFAULTS = {"stride": 1, "padding": 0}
+
+# fmt: off
+# --- neural layers: convolutions ---------------------------------------------------------------
+
+conv = OpDef("conv", inputs=("k", "b", "x"), params=_PARAMS, defaults=_DEFAULTS,
+             forward=_conv, shape=_conv_shape,
+             vjp=(_conv_dk,
+                  lambda g, out, k, b, x, stride, padding: _bias_grad(g, np.ndim(k) - 2),
+                  _conv_dx),
+             jvp=(lambda t, out, k, b, x, stride, padding: _conv_linear(t, x, stride, padding),
+                  lambda t, out, k, b, x, stride, padding: _channel_bias(t, np.ndim(k) - 2),
+                  lambda t, out, k, b, x, stride, padding: _conv_linear(k, t, stride, padding)))
+conv_transpose = OpDef(
+    "conv_transpose", inputs=("k", "b", "x"), params=_PARAMS, defaults=_DEFAULTS,
+    forward=_conv_transpose, shape=_conv_transpose_shape,
+    vjp=(_conv_transpose_dk,
+         lambda g, out, k, b, x, stride, padding: _bias_grad(g, np.ndim(k) - 2),
+         _conv_transpose_dx),
+    jvp=(lambda t, out, k, b, x, stride, padding: _conv_transpose_linear(t, x, stride, padding),
+         lambda t, out, k, b, x, stride, padding: _channel_bias(t, np.ndim(k) - 2),
+         lambda t, out, k, b, x, stride, padding: _conv_transpose_linear(k, t, stride, padding)))
+# fmt: on

@@ -1,0 +1,189 @@
+"""Normalization layers: ``layer_norm`` and (stateless) ``batch_norm``.
+
+Both standardize ``x`` over some axes with the population variance,
+``xhat = (x - mean) / sqrt(var + eps)``, then scale and shift per feature:
+``xhat * gamma + beta``. Their VJPs are the closed form
+
+    dx = (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat)) / sqrt(var + eps)
+
+with ``dxhat = g * gamma`` and the means over the standardized axes. That linear map is
+symmetric, so the JVP applies the same formula to the tangent.
+
+* ``layer_norm(x, gamma, beta, eps=1e-5)``: over the last axis; ``gamma``, ``beta`` ``[D]``;
+  any leading axes.
+* ``batch_norm(x, gamma, beta, eps=1e-5, batched=None)``: channels-first, ``gamma``, ``beta``
+  ``[C]``. One sample ``[C, *spatial]`` is standardized per channel over its spatial positions;
+  a batch ``[N, C, *spatial]`` per channel over ``N`` and the spatial positions. There are no
+  running statistics. ``batched=None`` reads the layout from the shapes: ``x.shape[0] == C``
+  means one sample (TorchLean's form), otherwise ``x.shape[1] == C`` means a batch. A batch
+  whose size equals the channel count therefore needs ``batched=True``.
+
+>>> import numpy as np
+>>> from tapem import ops
+>>> x = np.array([[1.0, 2.0, 3.0], [2.0, 2.0, 2.0]])
+>>> y = ops.layer_norm.forward(x, np.ones(3), np.zeros(3), 1e-5)
+>>> assert np.allclose(y, [[-np.sqrt(1.5), 0.0, np.sqrt(1.5)], [0.0, 0.0, 0.0]], atol=1e-4)
+>>> images = np.random.default_rng(0).normal(size=(8, 3, 4, 4))
+>>> z = ops.batch_norm.forward(images, np.ones(3), np.zeros(3), 1e-5, None)
+>>> assert np.allclose(z.mean(axis=(0, 2, 3)), 0)
+>>> assert np.allclose(z.var(axis=(0, 2, 3)), 1, atol=1e-4)
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from tapem.errors import InvalidArgument, ShapeMismatch
+from tapem.ops.opdef import OpDef, ShapeDtype, result_dtype
+
+__all__ = ["batch_norm", "layer_norm"]
+
+Axes = tuple[int, ...]
+
+
+def _check_eps(op: str, eps: Any) -> None:
+    number = isinstance(eps, (int, float)) and not isinstance(eps, bool)
+    if not number or not math.isfinite(eps) or eps < 0:
+        raise InvalidArgument(f"{op}: eps must be a finite number >= 0, got {eps!r}", op=op)
+
+
+def _standardize(x: Any, axes: Axes, eps: float) -> tuple[Any, Any]:
+    """``(xhat, 1 / sqrt(var + eps))`` with statistics over ``axes`` (kept as size-1 axes)."""
+    centered = x - np.mean(x, axis=axes, keepdims=True)
+    var = np.mean(centered * centered, axis=axes, keepdims=True)
+    inv_std = 1 / np.sqrt(var + eps)
+    return centered * inv_std, inv_std
+
+
+def _standardize_back(v: Any, xhat: Any, inv_std: Any, axes: Axes) -> Any:
+    """The (symmetric) Jacobian of ``xhat`` with respect to ``x``, applied to ``v``."""
+    v_mean = np.mean(v, axis=axes, keepdims=True)
+    v_proj = np.mean(v * xhat, axis=axes, keepdims=True)
+    return inv_std * (v - v_mean - xhat * v_proj)
+
+
+# --- layer norm: the last axis -----------------------------------------------------------------
+
+
+def _layer_norm_shape(x: Any, gamma: Any, beta: Any, eps: Any) -> ShapeDtype:
+    _check_eps("layer_norm", eps)
+    shapes = [tuple(x.shape), tuple(gamma.shape), tuple(beta.shape)]
+    if len(x.shape) == 0 or x.shape[-1] == 0:
+        raise ShapeMismatch("layer_norm", shapes, "x needs a non-empty last axis [..., D]")
+    if tuple(gamma.shape) != (x.shape[-1],) or tuple(beta.shape) != (x.shape[-1],):
+        raise ShapeMismatch("layer_norm", shapes, "expected x [..., D], gamma [D], beta [D]")
+    return ShapeDtype(x.shape, result_dtype(x, gamma, beta))
+
+
+def _layer_norm(x: Any, gamma: Any, beta: Any, eps: float) -> Any:
+    return _standardize(x, (-1,), eps)[0] * gamma + beta
+
+
+def _layer_norm_dx(g: Any, out: Any, x: Any, gamma: Any, beta: Any, eps: float) -> Any:
+    xhat, inv_std = _standardize(x, (-1,), eps)
+    return _standardize_back(g * gamma, xhat, inv_std, (-1,))
+
+
+def _layer_norm_jvp_x(t: Any, out: Any, x: Any, gamma: Any, beta: Any, eps: float) -> Any:
+    xhat, inv_std = _standardize(x, (-1,), eps)
+    return _standardize_back(t, xhat, inv_std, (-1,)) * gamma
+
+
+# --- batch norm: per channel, over batch and spatial axes -------------------------------------
+
+
+def _channel_axis(shape: Any, channels: int, batched: Any) -> int | None:
+    """Where ``x``'s channel axis is (``None``: nowhere). One sample wins a tie, unless
+    ``batched`` says otherwise."""
+    batch_fits = len(shape) >= 2 and shape[1] == channels
+    if batched is not False and batch_fits and (batched is True or shape[0] != channels):
+        return 1
+    if batched is not True and len(shape) >= 1 and shape[0] == channels:
+        return 0
+    return None
+
+
+def _layout(x_shape: Any, channels: int, batched: Any) -> tuple[Axes, Axes]:
+    """``(statistics axes, shape that lines [C] up with x's channel axis)``."""
+    axis = _channel_axis(x_shape, channels, batched)
+    assert axis is not None  # the shape rule ran first
+    rank = len(x_shape)
+    return tuple(i for i in range(rank) if i != axis), (channels, *(1,) * (rank - axis - 1))
+
+
+def _batch_norm_shape(x: Any, gamma: Any, beta: Any, eps: Any, batched: Any) -> ShapeDtype:
+    _check_eps("batch_norm", eps)
+    if batched is not None and not isinstance(batched, bool):
+        raise InvalidArgument(
+            f"batch_norm: batched must be None, True or False, got {batched!r}", op="batch_norm"
+        )
+    shapes = [tuple(x.shape), tuple(gamma.shape), tuple(beta.shape)]
+    layout = "expected gamma [C], beta [C] and x [C, *spatial] or [N, C, *spatial]"
+    if len(gamma.shape) != 1 or tuple(beta.shape) != tuple(gamma.shape):
+        raise ShapeMismatch("batch_norm", shapes, layout)
+    axis = _channel_axis(x.shape, gamma.shape[0], batched)
+    if axis is None:
+        want = {None: "", True: " (batched=True)", False: " (batched=False)"}[batched]
+        raise ShapeMismatch("batch_norm", shapes, f"{layout}{want}")
+    if math.prod(d for i, d in enumerate(x.shape) if i != axis) == 0:
+        raise ShapeMismatch("batch_norm", shapes, "there are no values to take statistics over")
+    return ShapeDtype(x.shape, result_dtype(x, gamma, beta))
+
+
+def _batch_norm(x: Any, gamma: Any, beta: Any, eps: float, batched: Any) -> Any:
+    axes, line_up = _layout(np.shape(x), np.shape(gamma)[0], batched)
+    xhat = _standardize(x, axes, eps)[0]
+    return xhat * np.reshape(gamma, line_up) + np.reshape(beta, line_up)
+
+
+def _bn_dx(g: Any, out: Any, x: Any, gamma: Any, beta: Any, eps: float, batched: Any) -> Any:
+    axes, line_up = _layout(np.shape(x), np.shape(gamma)[0], batched)
+    xhat, inv_std = _standardize(x, axes, eps)
+    return _standardize_back(g * np.reshape(gamma, line_up), xhat, inv_std, axes)
+
+
+def _bn_dgamma(g: Any, out: Any, x: Any, gamma: Any, beta: Any, eps: float, batched: Any) -> Any:
+    axes, _ = _layout(np.shape(x), np.shape(gamma)[0], batched)
+    return np.sum(g * _standardize(x, axes, eps)[0], axis=axes)
+
+
+def _bn_dbeta(g: Any, out: Any, x: Any, gamma: Any, beta: Any, eps: float, batched: Any) -> Any:
+    axes, _ = _layout(np.shape(x), np.shape(gamma)[0], batched)
+    return np.sum(g, axis=axes)
+
+
+def _bn_jvp_x(t: Any, out: Any, x: Any, gamma: Any, beta: Any, eps: float, batched: Any) -> Any:
+    axes, line_up = _layout(np.shape(x), np.shape(gamma)[0], batched)
+    xhat, inv_std = _standardize(x, axes, eps)
+    return _standardize_back(t, xhat, inv_std, axes) * np.reshape(gamma, line_up)
+
+
+def _bn_jvp_gamma(t: Any, out: Any, x: Any, gamma: Any, beta: Any, eps: float, batched: Any) -> Any:
+    axes, line_up = _layout(np.shape(x), np.shape(gamma)[0], batched)
+    return _standardize(x, axes, eps)[0] * np.reshape(t, line_up)
+
+
+def _bn_jvp_beta(t: Any, out: Any, x: Any, gamma: Any, beta: Any, eps: float, batched: Any) -> Any:
+    return np.reshape(t, _layout(np.shape(x), np.shape(gamma)[0], batched)[1])
+
+
+# fmt: off
+# --- neural layers: normalization --------------------------------------------------------------
+
+layer_norm = OpDef("layer_norm", inputs=("x", "gamma", "beta"), params=("eps",),
+                   defaults={"eps": 1e-5}, forward=_layer_norm, shape=_layer_norm_shape,
+                   vjp=(_layer_norm_dx,
+                        lambda g, out, x, gamma, beta, eps: g * _standardize(x, (-1,), eps)[0],
+                        lambda g, out, x, gamma, beta, eps: g),
+                   jvp=(_layer_norm_jvp_x,
+                        lambda t, out, x, gamma, beta, eps: t * _standardize(x, (-1,), eps)[0],
+                        lambda t, out, x, gamma, beta, eps: t))
+batch_norm = OpDef("batch_norm", inputs=("x", "gamma", "beta"), params=("eps", "batched"),
+                   defaults={"eps": 1e-5, "batched": None}, forward=_batch_norm,
+                   shape=_batch_norm_shape,
+                   vjp=(_bn_dx, _bn_dgamma, _bn_dbeta),
+                   jvp=(_bn_jvp_x, _bn_jvp_gamma, _bn_jvp_beta))
+# fmt: on

@@ -1,0 +1,267 @@
+"""Pools: ``max_pool``, ``avg_pool`` and ``smooth_max_pool``, N-dimensional.
+
+``kernel`` is a tuple with one window size per spatial axis, and its length ``nd`` says how many
+trailing axes of ``x`` are spatial; ``x`` is ``[C, *spatial]`` or ``[N, C, *spatial]``. ``stride``
+and ``padding`` are an int or one int per spatial axis; ``stride=None`` (the default) is the
+kernel, as in PyTorch. Along an axis of size ``n`` there are ``(n + 2p - k) // s + 1`` windows,
+except that the output size is **0 when the padding exceeds half the window** (``p > k // 2``).
+
+Padding, per SPEC §6:
+
+* ``max_pool`` ignores padded cells (they are ``-inf``); on ties the **first** cell in row-major
+  window order wins and gets the gradient; windows that overlap accumulate their gradients.
+* ``avg_pool`` counts padded cells as 0 and always divides by ``prod(kernel)``.
+* ``smooth_max_pool`` includes padded cells as value 0 in the pivot and in the sum; the gradient
+  (the window's softmax weights times ``g``) goes to real cells only.
+
+Bad static parameters (a kernel or stride of 0, a negative padding, a ``beta`` that is 0 or not
+finite) raise :class:`~tapem.errors.InvalidArgument` from the shape rule, before anything is
+recorded.
+
+>>> import numpy as np
+>>> from tapem import ops
+>>> x = np.array([[1.0, 3.0, 2.0, 0.0]])
+>>> assert np.allclose(ops.max_pool.forward(x, (2,), 2, 0), [[3.0, 2.0]])
+>>> assert np.allclose(ops.avg_pool.forward(x, (2,), 2, 1), [[0.5, 2.5, 0.0]])
+>>> soft = ops.smooth_max_pool.forward(x, (2,), 2, 0, 50.0)
+>>> assert np.allclose(soft, [[3.0, 2.0]], atol=1e-12)
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from tapem.errors import InvalidArgument
+from tapem.ops.opdef import OpDef, ShapeDtype
+from tapem.ops.windows import (
+    crop,
+    offsets,
+    out_sizes,
+    pad,
+    per_dim,
+    split_batch,
+    window_size,
+    zeros,
+)
+
+__all__ = ["avg_pool", "max_pool", "smooth_max_pool"]
+
+Ints = tuple[int, ...]
+
+
+class Pool(NamedTuple):
+    """A pool's static layout: window, stride, padding and window positions per axis."""
+
+    kernel: Ints
+    stride: Ints
+    padding: Ints
+    out: Ints
+
+
+def _layout(op: str, kernel: Any, stride: Any, padding: Any) -> tuple[Ints, Ints, Ints]:
+    if not isinstance(kernel, (tuple, list)) or not kernel:
+        raise InvalidArgument(
+            f"{op}: kernel must be a tuple with one window size per spatial axis, e.g. (2, 2) "
+            f"for 2-D pooling; got {kernel!r} (an int is ambiguous, as x may have a batch axis)",
+            op=op,
+        )
+    nd = len(kernel)
+    sizes = per_dim(op, "kernel", kernel, nd, 1)
+    steps = sizes if stride is None else per_dim(op, "stride", stride, nd, 1)
+    return sizes, steps, per_dim(op, "padding", padding, nd, 0)
+
+
+def _pool(op: str, shape: Any, kernel: Any, stride: Any, padding: Any) -> Pool:
+    """Validate the static parameters against an input of ``shape``; the pool's layout."""
+    sizes, steps, pads = _layout(op, kernel, stride, padding)
+    split_batch(op, [tuple(shape)], len(shape), len(sizes))
+    # TorchLean's rule: padding beyond half the window leaves no window along that axis.
+    empty = [p > k // 2 for k, p in zip(sizes, pads, strict=True)]
+    # (an empty axis is checked as a 1-wide unpadded window, which always fits)
+    fits = tuple(1 if e else k for e, k in zip(empty, sizes, strict=True))
+    fit_pads = tuple(0 if e else p for e, p in zip(empty, pads, strict=True))
+    out = out_sizes(op, shape, fits, steps, fit_pads)
+    return Pool(sizes, steps, pads, tuple(0 if e else n for e, n in zip(empty, out, strict=True)))
+
+
+def _check_beta(beta: Any) -> None:
+    number = isinstance(beta, (int, float)) and not isinstance(beta, bool)
+    if not number or beta == 0 or not math.isfinite(beta):
+        raise InvalidArgument(
+            f"smooth_max_pool: beta must be a finite non-zero number, got {beta!r} "
+            "(beta > 0 approaches the max, beta < 0 the min)",
+            op="smooth_max_pool",
+        )
+
+
+def _float_dtype(dtype: Any) -> Any:
+    return dtype if dtype.kind == "f" else np.dtype(np.float64)
+
+
+def _out_shape(x: Any, pool: Pool) -> Ints:
+    return (*np.shape(x)[: np.ndim(x) - len(pool.kernel)], *pool.out)
+
+
+def _padded_zeros(g: Any, x: Any, pool: Pool) -> Any:
+    """A zero buffer of ``g``'s type shaped like ``x`` padded (the VJPs accumulate into it)."""
+    lead, spatial = np.shape(x)[: -len(pool.kernel)], np.shape(x)[-len(pool.kernel) :]
+    padded = (n + 2 * p for n, p in zip(spatial, pool.padding, strict=True))
+    return zeros(g, (*lead, *padded))
+
+
+def _cells(pool: Pool) -> list[tuple[Any, ...]]:
+    """Index of each window offset's cells in the padded input, in row-major window order."""
+    return [(Ellipsis, *cells) for _, cells in offsets(pool.kernel, pool.stride, pool.out)]
+
+
+def _pool_shape(op: str) -> Callable[..., ShapeDtype]:
+    def rule(x: Any, kernel: Any, stride: Any, padding: Any, *beta: Any) -> ShapeDtype:
+        pool = _pool(op, x.shape, kernel, stride, padding)
+        if beta:
+            _check_beta(beta[0])
+        dtype = x.dtype if op == "max_pool" else _float_dtype(x.dtype)
+        return ShapeDtype(_out_shape(x, pool), dtype)
+
+    return rule
+
+
+def _lowest(dtype: Any) -> Any:
+    if dtype.kind == "f":
+        return -np.inf
+    return np.iinfo(dtype).min if dtype.kind in "iu" else False
+
+
+def _to_float(x: Any) -> Any:
+    return x if x.dtype.kind == "f" else x.astype(np.float64)
+
+
+# --- max ---------------------------------------------------------------------------------------
+
+
+def _max_pool(x: Any, kernel: Any, stride: Any, padding: Any) -> Any:
+    pool = _pool("max_pool", np.shape(x), kernel, stride, padding)
+    xp = pad(x, pool.padding, _lowest(x.dtype))
+    out = np.full(_out_shape(x, pool), _lowest(x.dtype), dtype=x.dtype)
+    for cells in _cells(pool):
+        np.maximum(out, xp[cells], out=out)
+    return out
+
+
+def _argmax_route(v: Any, out: Any, x: Any, kernel: Any, stride: Any, padding: Any) -> Any:
+    """``v`` (shaped like ``out``) sent to each window's first maximal cell: the max pool's
+    VJP, summing over overlapping windows, as a padded-input-shaped buffer."""
+    pool = _pool("max_pool", np.shape(x), kernel, stride, padding)
+    xp = pad(x, pool.padding, _lowest(x.dtype))
+    routed = _padded_zeros(v, x, pool)
+    taken = np.zeros(np.shape(out), dtype=bool)
+    for cells in _cells(pool):
+        hit = (xp[cells] == out) & ~taken
+        taken |= hit
+        routed[cells] += np.where(hit, v, 0)
+    return crop(routed, pool.padding)
+
+
+def _argmax_pick(t: Any, out: Any, x: Any, kernel: Any, stride: Any, padding: Any) -> Any:
+    """``t`` read at each window's first maximal cell: the max pool's JVP."""
+    pool = _pool("max_pool", np.shape(x), kernel, stride, padding)
+    xp = pad(x, pool.padding, _lowest(x.dtype))
+    tp = pad(t, pool.padding, 0.0)
+    picked = np.zeros_like(t, shape=np.shape(out))
+    taken = np.zeros(np.shape(out), dtype=bool)
+    for cells in _cells(pool):
+        hit = (xp[cells] == out) & ~taken
+        taken |= hit
+        picked = picked + np.where(hit, tp[cells], 0)
+    return picked
+
+
+# --- average -----------------------------------------------------------------------------------
+
+
+def _window_mean(x: Any, kernel: Any, stride: Any, padding: Any) -> Any:
+    pool = _pool("avg_pool", np.shape(x), kernel, stride, padding)
+    xp = pad(x, pool.padding, 0.0)
+    total = np.zeros_like(x, shape=_out_shape(x, pool))
+    for cells in _cells(pool):
+        total = total + xp[cells]
+    return total / window_size(pool.kernel)
+
+
+def _avg_pool_dx(g: Any, out: Any, x: Any, kernel: Any, stride: Any, padding: Any) -> Any:
+    pool = _pool("avg_pool", np.shape(x), kernel, stride, padding)
+    share = g / window_size(pool.kernel)
+    padded = _padded_zeros(g, x, pool)
+    for cells in _cells(pool):
+        padded[cells] += share
+    return crop(padded, pool.padding)
+
+
+# --- smooth max: pivot + log(sum(exp(beta * (x - pivot)))) / beta -----------------------------
+
+
+def _smooth_max_pool(x: Any, kernel: Any, stride: Any, padding: Any, beta: float) -> Any:
+    x = _to_float(x)
+    pool = _pool("smooth_max_pool", np.shape(x), kernel, stride, padding)
+    xp = pad(x, pool.padding, 0.0)
+    windows = [xp[cells] for cells in _cells(pool)]
+    if not windows:
+        return np.zeros(_out_shape(x, pool), dtype=x.dtype)
+    extreme = np.maximum if beta > 0 else np.minimum
+    pivot = windows[0]
+    for w in windows[1:]:
+        pivot = extreme(pivot, w)
+    total = np.zeros_like(pivot)
+    for w in windows:
+        total += np.exp(beta * (w - pivot))
+    return pivot + np.log(total) / beta
+
+
+def _softmax_weights(x: Any, out: Any, pool: Pool, beta: float) -> list[tuple[Any, Any]]:
+    """Each window offset's cells and their softmax weights ``exp(beta * (x - out))``."""
+    xp = pad(x, pool.padding, 0.0)
+    return [(cells, np.exp(beta * (xp[cells] - out))) for cells in _cells(pool)]
+
+
+def _smooth_dx(g: Any, out: Any, x: Any, kernel: Any, stride: Any, padding: Any, beta: Any) -> Any:
+    pool = _pool("smooth_max_pool", np.shape(x), kernel, stride, padding)
+    padded = _padded_zeros(g, x, pool)
+    for cells, weight in _softmax_weights(x, out, pool, beta):
+        padded[cells] += weight * g
+    return crop(padded, pool.padding)  # padded cells are constants: their share is dropped
+
+
+def _smooth_jvp(t: Any, out: Any, x: Any, kernel: Any, stride: Any, padding: Any, beta: Any) -> Any:
+    pool = _pool("smooth_max_pool", np.shape(x), kernel, stride, padding)
+    tp = pad(t, pool.padding, 0.0)
+    total = np.zeros_like(t, shape=np.shape(out))
+    for cells, weight in _softmax_weights(x, out, pool, beta):
+        total = total + weight * tp[cells]
+    return total
+
+
+_PARAMS = ("kernel", "stride", "padding")
+_DEFAULTS = {"stride": None, "padding": 0}
+
+# fmt: off
+# --- neural layers: pools ----------------------------------------------------------------------
+
+max_pool = OpDef("max_pool", params=_PARAMS, defaults=_DEFAULTS,
+                 forward=_max_pool, shape=_pool_shape("max_pool"),
+                 vjp=(_argmax_route,),
+                 jvp=(_argmax_pick,))
+avg_pool = OpDef("avg_pool", params=_PARAMS, defaults=_DEFAULTS,
+                 forward=lambda x, kernel, stride, padding:
+                 _window_mean(_to_float(x), kernel, stride, padding),
+                 shape=_pool_shape("avg_pool"),
+                 vjp=(_avg_pool_dx,),
+                 jvp=(lambda t, out, x, kernel, stride, padding:
+                      _window_mean(t, kernel, stride, padding),))
+smooth_max_pool = OpDef("smooth_max_pool", params=(*_PARAMS, "beta"), defaults=_DEFAULTS,
+                        forward=_smooth_max_pool, shape=_pool_shape("smooth_max_pool"),
+                        vjp=(_smooth_dx,),
+                        jvp=(_smooth_jvp,))
+# fmt: on
