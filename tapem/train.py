@@ -79,9 +79,7 @@ class History:
             matplotlib.use("Agg")
             import matplotlib.pyplot as plt
         except ImportError as error:
-            raise ImportError(
-                'History.plot needs matplotlib: pip install "tapem[plot]"'
-            ) from error
+            raise ImportError('History.plot needs matplotlib: pip install "tapem[plot]"') from error
         panels = 2 if self.metrics else 1
         fig, axes = plt.subplots(1, panels, figsize=(5.5 * panels, 4), squeeze=False)
         epochs = range(1, self.epochs + 1)
@@ -138,7 +136,7 @@ def _batch_size(batch: Any) -> int:
 def _evaluate(
     loss_fn: LossFn, params: Params, data: Iterable[Any], metrics: Mapping[str, Metric]
 ) -> tuple[float, dict[str, float]]:
-    totals = {name: 0.0 for name in metrics}
+    totals = dict.fromkeys(metrics, 0.0)
     loss_sum, count = 0.0, 0
     for batch in data:
         n = _batch_size(batch)
