@@ -34,3 +34,21 @@ def test_custom_op_runs_without_touching_the_op_table(capsys):
     assert "swish vjp: ok" in capsys.readouterr().out
     assert dict(tm.ops.TABLE) == before
     assert "swish" not in tm.ops.TABLE
+
+
+def test_iris_logistic_regression_learns():
+    assert load("iris_logistic").main(epochs=30, progress=False) >= 0.9
+
+
+def test_digits_mlp_reaches_95_percent():
+    history = load("digits_mlp").main(epochs=8, progress=False)
+    assert history.metrics["accuracy"][-1] >= 0.95
+
+
+def test_digits_cnn_reaches_97_percent():
+    history = load("digits_cnn").main(epochs=8, progress=False)
+    assert history.metrics["accuracy"][-1] >= 0.97
+
+
+def test_per_sample_example_learns():
+    assert load("per_sample").main(epochs=15, progress=False) >= 0.85
