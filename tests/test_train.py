@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -101,7 +103,7 @@ def test_fit_stops_on_a_nan_loss_naming_the_op_and_line():
 
 
 def nan_line() -> int:
-    source = open(__file__).read().splitlines()
+    source = Path(__file__).read_text().splitlines()
     return next(i for i, line in enumerate(source, 1) if line.endswith("# nan_line"))
 
 
@@ -114,5 +116,5 @@ def test_history_plot_writes_a_png(tmp_path):
     history = tm.History(params={}, train_loss=[1.0, 0.5, 0.25], eval_loss=[1.1, 0.6, 0.3])
     history.metrics["accuracy"] = [0.5, 0.7, 0.9]
     path = history.plot(tmp_path / "curve.png", title="test")
-    data = open(path, "rb").read()
+    data = Path(path).read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 1000
