@@ -35,6 +35,7 @@ from tapem.errors import (
 )
 from tapem.functional import grad, value_and_grad
 from tapem.handle import Handle
+from tapem.higher import hessian, hvp, jacobian, jvp, vjp
 from tapem.ops.opdef import OpDef, ShapeDtype, Variadic
 from tapem.program import Gen, Program, tapem
 from tapem.requests import Leaf, Op, Request
@@ -81,7 +82,11 @@ __all__ = [
     "execute",
     "fold_m",
     "grad",
+    "hessian",
+    "hvp",
     "interpreters",
+    "jacobian",
+    "jvp",
     "mean_scalar_over",
     "mean_scalar_over_array",
     "mean_scalar_over_dataset",
@@ -90,4 +95,5 @@ __all__ = [
     "run",
     "tapem",
     "value_and_grad",
+    "vjp",
 ]
