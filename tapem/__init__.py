@@ -34,6 +34,7 @@ from tapem.errors import (
     TapeError,
 )
 from tapem.functional import grad, value_and_grad
+from tapem.gradcheck import GradCheckError, GradCheckReport, check_grads
 from tapem.handle import Handle
 from tapem.higher import hessian, hvp, jacobian, jvp, vjp
 from tapem.ops.opdef import OpDef, ShapeDtype, Variadic
@@ -55,6 +56,8 @@ __all__ = [
     "Dataset",
     "DomainError",
     "EmptyDataset",
+    "GradCheckError",
+    "GradCheckReport",
     "Gen",
     "Handle",
     "InvalidArgument",
@@ -77,6 +80,7 @@ __all__ = [
     "Variadic",
     "backward",
     "backward_scalar",
+    "check_grads",
     "const",
     "evaluate",
     "execute",
