@@ -17,6 +17,7 @@ import tapem as tm
 from tapem import ops
 from tapem.checking import differentiable_inputs
 from tapem.checking_higher import check_hvp
+from tapem.requests import make_op
 
 OPS = sorted(ops.TABLE)
 SETTINGS = settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -42,7 +43,7 @@ def weighted_sum(rule: tm.OpDef, case: Case, u: Any) -> tm.Gen[tm.Handle]:
     for i, x in enumerate(case.inputs):
         make = tm.param if i in trainable else tm.const
         handles.append((yield from make(x, name=f"x{i}")))
-    y = yield rule(*handles, *case.args)
+    y = yield make_op(rule, tuple(handles), case.args)  # args in declared order, as in CASES
     U = yield from tm.const(u)
     weighted = yield y * U
     return (yield ops.sum(weighted))
