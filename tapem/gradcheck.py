@@ -299,16 +299,22 @@ def check_grads(
     rtol: float = 1e-5,
     atol: float = 1e-6,
     seed: int = 0,
-    max_elements: int = 1000,
+    max_elements: int = 100,
     directions: int = 2,
 ) -> GradCheckReport:
     """Check a loss's gradients (``order=1``), and Hessian-vector products (``order=2``),
     against central differences in float64; return the report, or raise
     :class:`GradCheckError` (an ``AssertionError`` carrying ``.report``) on a mismatch.
 
-    ``program_or_f`` is a TapeM-style program (every ``param`` it declares is checked) or a
-    ``@tm.tapem`` function of handles followed by its primal arrays (as for :func:`tapem.hvp`).
-    A number agrees when ``|actual - fd| <= atol + rtol * max(|actual|, |fd|)``.
+    ``program_or_f`` is a TapeM-style program (every ``param`` it declares is checked, keyed
+    by name or ``#<node id>``) or a ``@tm.tapem`` function of handles followed by its primal
+    arrays (``arg0``, ``arg1``, ...), as for :func:`tapem.hvp`. A number agrees when
+    ``|actual - fd| <= atol + rtol * max(|actual|, |fd|)``; ``eps`` is the difference step.
+
+    Cost: two runs of the program per checked element (at most ``max_elements`` per
+    parameter, a seeded sample of larger ones, plus one random direction through all
+    parameters), and with ``order=2`` three runs per random direction (``directions``).
+    A :class:`~tapem.TapeError` of the program itself is raised as is.
     """
     if order not in (1, 2):
         raise InvalidArgument(f"check_grads: order must be 1 or 2, not {order!r}")

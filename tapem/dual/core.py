@@ -288,8 +288,8 @@ class Dual(ArrayMethods):
     def __neg__(self) -> Dual:
         return make(-self.primal, -self.tangent)
 
-    def __pos__(self) -> Dual:
-        return self
+    def __pos__(self) -> Any:
+        return np.positive(self)
 
     def __abs__(self) -> Any:
         return np.absolute(self)

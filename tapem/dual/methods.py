@@ -105,7 +105,7 @@ class ArrayMethods:
         return self._new(primal, self.tangent.astype(target, copy=copy, **kw))
 
     def conj(self) -> Any:
-        return self
+        return _np.conjugate(self)
 
     conjugate = conj
 
