@@ -8,7 +8,7 @@ Each row maps a numpy function to its dual implementation. The families:
   linear too, with zero tangents for plain operands (and a zero pad for ``mode="constant"``);
 * **multilinear** (dot, tensordot, einsum, outer, ...): the product rule, one tangent at a time;
 * **nonlinear** rows written with dual arithmetic (var, std, clip, sort, max/min through the
-  argmax);
+  argmax), in :mod:`tapem.dual.nonlinear`;
 * **buffers**: ``zeros_like``/``ones_like``/``empty_like``/``full_like`` give duals with zero
   tangents (so rules can build cotangent buffers from ``g``), and ``put_along_axis``/``copyto``
   write both parts;
@@ -35,13 +35,23 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from tapem.dual.core import Dual, fit, make, primal_of, tangent_of, unsupported
-from tapem.dual.ufuncs import extreme
+from tapem.dual.nonlinear import (
+    NO_VALUE,
+    average,
+    clip,
+    given,
+    maximum,
+    minimum,
+    nan_to_num,
+    sort,
+    std,
+    var,
+)
 
 __all__ = ["FUNCTIONS", "apply"]
 
 Impl = Callable[..., Any]
 _np: Any = np  # numpy's stubs are stricter than numpy about argument types
-_NO_VALUE = getattr(np, "_NoValue", object())
 
 
 def _name(func: Any) -> str:
@@ -205,7 +215,7 @@ def _pad(array: Any, pad_width: Any, mode: Any = "constant", **kwargs: Any) -> A
 
 
 def _diff(a: Any, n: int = 1, axis: int = -1, **ends: Any) -> Any:
-    ends = _given(ends)
+    ends = given(ends)
     p = np.diff(primal_of(a), n, axis, **{k: primal_of(v) for k, v in ends.items()})
     dtype = p.dtype
     t_ends = {k: _zero_tangent(v, dtype) for k, v in ends.items()}
@@ -264,95 +274,14 @@ def _copyto(dst: Any, src: Any, casting: str = "same_kind", where: Any = True) -
         _np.copyto(dst.writable_tangent(), 0.0 if ts is None else ts, casting, where)
 
 
-def _count(x: Any, axis: Any) -> int:
-    shape = np.shape(x)
-    if axis is None:
-        return int(np.prod(shape, dtype=np.int64))
-    axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
-    return int(np.prod([shape[a] for a in axes], dtype=np.int64))
-
-
-def _var(
-    a: Any,
-    axis: Any = None,
-    dtype: Any = None,
-    out: Any = None,
-    ddof: float = 0,
-    keepdims: bool = False,
-) -> Any:
-    if out is not None:
-        raise unsupported("numpy.var with out=")
-    d = a - np.mean(a, axis=axis, dtype=dtype, keepdims=True)
-    return np.sum(d * d, axis=axis, keepdims=keepdims) / max(_count(a, axis) - ddof, 0)
-
-
-def _std(*args: Any, **kwargs: Any) -> Any:
-    return np.sqrt(_var(*args, **kwargs))
-
-
 def _sum(x: Any, axis: Any = None, dtype: Any = None, out: Any = None, **kwargs: Any) -> Any:
     if out is not None:
         raise unsupported("numpy.sum with out=")
-    initial = kwargs.pop("initial", _NO_VALUE)  # shifts the primal only
+    initial = kwargs.pop("initial", NO_VALUE)  # shifts the primal only
     _static(np.sum, (axis,), kwargs)
-    extra = {} if initial is _NO_VALUE else {"initial": initial}
+    extra = {} if initial is NO_VALUE else {"initial": initial}
     p = np.sum(x.primal, axis=axis, dtype=dtype, **kwargs, **extra)
     return make(p, fit(np.sum(x.tangent, axis=axis, dtype=dtype, **kwargs), p))
-
-
-def _max(a: Any, axis: Any = None, out: Any = None, keepdims: Any = False, **kw: Any) -> Any:
-    keep = False if keepdims is _NO_VALUE else keepdims
-    return extreme(np.argmax, a, axis, keep, out=out, **_given(kw))
-
-
-def _min(a: Any, axis: Any = None, out: Any = None, keepdims: Any = False, **kw: Any) -> Any:
-    keep = False if keepdims is _NO_VALUE else keepdims
-    return extreme(np.argmin, a, axis, keep, out=out, **_given(kw))
-
-
-def _given(kw: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in kw.items() if v is not _NO_VALUE}
-
-
-def _clip(a: Any, a_min: Any = None, a_max: Any = None, out: Any = None, **kw: Any) -> Any:
-    if out is not None:
-        raise unsupported("numpy.clip with out=")
-    lo = kw.pop("min", _NO_VALUE)
-    hi = kw.pop("max", _NO_VALUE)
-    lo = a_min if lo is _NO_VALUE else lo
-    hi = a_max if hi is _NO_VALUE else hi
-    result = a
-    if lo is not None and lo is not _NO_VALUE:
-        result = np.maximum(result, lo)
-    if hi is not None and hi is not _NO_VALUE:
-        result = np.minimum(result, hi)
-    return result
-
-
-def _sort(a: Any, axis: Any = -1, **kwargs: Any) -> Any:
-    if axis is None:
-        a, axis = np.ravel(a), -1
-    index = np.argsort(a.primal, axis=axis, **kwargs)
-    return make(
-        np.take_along_axis(a.primal, index, axis), np.take_along_axis(a.tangent, index, axis)
-    )
-
-
-def _nan_to_num(x: Any, copy: bool = True, **kwargs: Any) -> Any:
-    p = np.nan_to_num(x.primal, copy=True, **kwargs)
-    return make(p, fit(np.where(np.isfinite(x.primal), x.tangent, 0.0), p))
-
-
-def _average(
-    a: Any, axis: Any = None, weights: Any = None, returned: bool = False, **kw: Any
-) -> Any:
-    if returned:
-        raise unsupported("numpy.average with returned=True")
-    if weights is None:
-        return np.mean(a, axis=axis, **kw)
-    if np.shape(weights) != np.shape(a):
-        raise unsupported("numpy.average with weights of another shape than the data")
-    return np.sum(a * weights, axis=axis, **kw) / np.sum(weights, axis=axis, **kw)
 
 
 def _atleast(func: Any) -> Impl:
@@ -396,8 +325,8 @@ def _rows() -> dict[Any, Impl]:
         np.diff: _diff, np.append: _append, np.insert: _insert,
         np.broadcast_arrays: _broadcast_arrays, np.bincount: _bincount,
         np.put_along_axis: _put_along_axis, np.copyto: _copyto, np.sum: _sum,
-        np.max: _max, np.amax: _max, np.min: _min, np.amin: _min, np.var: _var, np.std: _std,
-        np.clip: _clip, np.sort: _sort, np.nan_to_num: _nan_to_num, np.average: _average,
+        np.max: maximum, np.amax: maximum, np.min: minimum, np.amin: minimum, np.var: var,
+        np.std: std, np.clip: clip, np.sort: sort, np.nan_to_num: nan_to_num, np.average: average,
         np.atleast_1d: _atleast(np.atleast_1d), np.atleast_2d: _atleast(np.atleast_2d),
         np.atleast_3d: _atleast(np.atleast_3d),
     })  # fmt: skip
