@@ -190,6 +190,17 @@ def hessian(f: Function, x: Any) -> Any:
 
     Column ``i`` (in row-major order of ``x``'s elements) is ``hvp(f, (x,), (eᵢ,))``: one
     forward-over-reverse run per element of ``x``.
+
+    >>> import numpy as np
+    >>> import tapem as tm
+    >>> @tm.tapem
+    ... def f(x):
+    ...     W = yield from tm.const(np.array([[1.0, 2.0], [3.0, 4.0]]))
+    ...     y = yield W @ x
+    ...     return (yield tm.ops.sum((yield y * y)))  # |W x|^2: Hessian 2 W^T W
+    >>> H = tm.hessian(f, np.array([0.3, -0.1]))
+    >>> W = np.array([[1.0, 2.0], [3.0, 4.0]])
+    >>> assert np.allclose(H, 2 * W.T @ W)
     """
     (x0,) = _primals((x,))
     n = x0.size
