@@ -10,7 +10,8 @@ For each workload (from ``workloads.py``) it times, best of several runs:
   duals whose tangents are ``H v``;
 * ``tm.vjp`` and ``tm.hvp`` on a functional twin of the program (the public API path).
 
-The target is an HVP at most 4x a gradient.
+The target is an HVP at most 4x a gradient. On a shared machine, multithreaded BLAS makes the
+MLP timings erratic; ``OPENBLAS_NUM_THREADS=1`` gives stable figures.
 """
 
 from __future__ import annotations
