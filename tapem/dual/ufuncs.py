@@ -307,8 +307,26 @@ def _store(out: tuple[Any, ...], result: Any, ufunc: np.ufunc) -> Any:
     return target
 
 
+def _unary(ufunc: np.ufunc, x: Dual) -> Any:
+    """``ufunc(x)`` for one dual and no keywords: the common case, without lists."""
+    p = x.primal
+    rule = RULES.get(ufunc)
+    if rule is None:
+        if ufunc in PLAIN or ufunc in ZERO:
+            return ufunc(p)
+        raise unsupported(f"numpy.{ufunc.__name__}")
+    y = ufunc(p)
+    if y.dtype.kind not in "fc":
+        return y
+    tangent = x.tangent
+    t = rule((tangent,), y, p)
+    return make(y, shared(t, y) if t is tangent else fit(t, y))
+
+
 def apply(ufunc: np.ufunc, method: str, inputs: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     """What ``Dual.__array_ufunc__`` does."""
+    if not kwargs and method == "__call__" and len(inputs) == 1 and inputs[0].__class__ is Dual:
+        return _unary(ufunc, inputs[0])
     out = kwargs.pop("out", None)
     if method == "__call__":
         result = call(ufunc, inputs, kwargs)
