@@ -235,12 +235,39 @@ class _Checker:
             for i, x in self.x.items()
         }
 
-    def mismatch(
-        self, kind: str, label: str, index: tuple[int, ...], expected: float, actual: float
-    ) -> Mismatch:
-        tolerance = self.atol + self.rtol * max(abs(expected), abs(actual))
-        score = abs(actual - expected) / tolerance if np.isfinite(actual - expected) else np.inf
-        return Mismatch(kind, label, index, expected, actual, float(score))
+    def tolerance(self, expected: Any, actual: Any) -> Any:
+        return self.atol + self.rtol * np.maximum(np.abs(expected), np.abs(actual))
+
+
+class _Tally:
+    """Counts compared numbers and failures, and keeps the worst (largest error / tolerance)."""
+
+    def __init__(self, checker: _Checker) -> None:
+        self.checker, self.compared, self.failures = checker, 0, 0
+        self.worst: Mismatch | None = None
+
+    def add(
+        self, kind: str, label: str, expected: Any, actual: Any, flats: Any, shape: Any
+    ) -> None:
+        """Compare ``expected`` (finite differences) with ``actual``, flat arrays whose entry
+        ``k`` is element ``flats[k]`` of a parameter of shape ``shape``."""
+        expected, actual = (
+            np.ravel(expected).astype(np.float64),
+            np.ravel(actual).astype(np.float64),
+        )
+        with np.errstate(invalid="ignore"):
+            score = np.abs(actual - expected) / self.checker.tolerance(expected, actual)
+        score = np.where(np.isnan(score), np.inf, score)
+        self.compared += score.size
+        self.failures += int(np.count_nonzero(score > 1))
+        if score.size == 0:
+            return
+        k = int(np.argmax(score))
+        if self.worst is None or score[k] > self.worst.score:
+            index = tuple(int(d) for d in np.unravel_index(flats[k], shape))
+            self.worst = Mismatch(
+                kind, label, index, float(expected[k]), float(actual[k]), float(score[k])
+            )
 
 
 def _elements(size: int, limit: int, rng: np.random.Generator) -> Array:
@@ -250,30 +277,28 @@ def _elements(size: int, limit: int, rng: np.random.Generator) -> Array:
     return indices
 
 
-def _first_order(c: _Checker, rng: np.random.Generator, max_elements: int) -> list[Mismatch]:
-    grads, results, eps = c.gradient(), [], c.eps
+def _first_order(c: _Checker, tally: _Tally, rng: np.random.Generator, limit: int) -> None:
+    grads, eps = c.gradient(), c.eps
     for i, x in c.x.items():
-        for flat in _elements(x.size, max_elements, rng):
+        flats = _elements(x.size, limit, rng)
+        fd = np.empty(len(flats))
+        for n, flat in enumerate(flats):
             plus, minus = x.copy(), x.copy()
             plus.flat[flat] += eps
             minus.flat[flat] -= eps
-            fd = (c.loss({i: plus}) - c.loss({i: minus})) / (2 * eps)
-            index = tuple(int(k) for k in np.unravel_index(flat, x.shape))
-            results.append(
-                c.mismatch("gradient", c.labels[i], index, fd, float(grads[i].flat[flat]))
-            )
+            fd[n] = (c.loss({i: plus}) - c.loss({i: minus})) / (2 * eps)
+        tally.add("gradient", c.labels[i], fd, grads[i].flat[flats], flats, x.shape)
     v = {i: rng.standard_normal(x.shape) for i, x in c.x.items()}
-    fd = (
+    fd_v = (
         c.loss({i: x + eps * v[i] for i, x in c.x.items()})
         - c.loss({i: x - eps * v[i] for i, x in c.x.items()})
     ) / (2 * eps)
     along = float(sum(np.sum(grads[i] * v[i]) for i in c.x))
-    results.append(c.mismatch("direction", "(all, along a random direction)", (), fd, along))
-    return results
+    tally.add("direction", "(all)", fd_v, along, [0], ())
 
 
-def _second_order(c: _Checker, rng: np.random.Generator, directions: int) -> list[Mismatch]:
-    results, eps = [], c.eps
+def _second_order(c: _Checker, tally: _Tally, rng: np.random.Generator, directions: int) -> None:
+    eps = c.eps
     for _ in range(directions):
         v = {i: rng.standard_normal(x.shape) for i, x in c.x.items()}
         exact = c.hvp(v)
@@ -281,14 +306,7 @@ def _second_order(c: _Checker, rng: np.random.Generator, directions: int) -> lis
         minus = c.gradient({i: x - eps * v[i] for i, x in c.x.items()})
         for i, x in c.x.items():
             fd = (plus[i] - minus[i]) / (2 * eps)
-            for flat in range(x.size):
-                index = tuple(int(k) for k in np.unravel_index(flat, x.shape))
-                results.append(
-                    c.mismatch(
-                        "hvp", c.labels[i], index, float(fd.flat[flat]), float(exact[i].flat[flat])
-                    )
-                )
-    return results
+            tally.add("hvp", c.labels[i], fd, exact[i], np.arange(x.size), x.shape)
 
 
 def check_grads(
@@ -321,24 +339,31 @@ def check_grads(
     program, labels = _program(program_or_f, primals)
     checker = _Checker(program, labels, eps, rtol, atol)
     rng = np.random.default_rng(seed)
-    results = _first_order(checker, rng, max_elements)
-    failed_order, error = (1 if any(m.score > 1 for m in results) else 0), ""
+    tally = _Tally(checker)
+    _first_order(checker, tally, rng, max_elements)
+    failed_order, error = (1 if tally.failures else 0), ""
     if order == 2 and not failed_order:
         try:
-            results += _second_order(checker, rng, directions)
+            _second_order(checker, tally, rng, directions)
         except TypeError as exc:  # a VJP rule that cannot run on dual numbers
             error = f"the HVP could not be computed: {exc}"
-        if error or any(m.score > 1 for m in results):
+        if error or tally.failures:
             failed_order = 2
-    worst = max(results, key=lambda m: m.score) if results else None
     params = tuple((checker.labels[i], x.shape) for i, x in checker.x.items())
-    failures = sum(m.score > 1 for m in results)
     if not failed_order:
-        return GradCheckReport(True, order, params, len(results), 0, worst)
+        return GradCheckReport(True, order, params, tally.compared, 0, tally.worst)
     culprit, skipped = find_wrong_rule(
         checker.tape, checker.sites, failed_order, eps=eps, rtol=rtol, atol=atol
     )
     report = GradCheckReport(
-        False, order, params, len(results), failures, worst, culprit, tuple(skipped), error
+        False,
+        order,
+        params,
+        tally.compared,
+        tally.failures,
+        tally.worst,
+        culprit,
+        tuple(skipped),
+        error,
     )
     raise GradCheckError(report)
