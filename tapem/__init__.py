@@ -35,7 +35,9 @@ from tapem.errors import (
     TapeError,
 )
 from tapem.functional import grad, value_and_grad, value_of
+from tapem.gradcheck import GradCheckError, GradCheckReport, check_grads
 from tapem.handle import Handle
+from tapem.higher import hessian, hvp, jacobian, jvp, vjp
 from tapem.ops.opdef import OpDef, ShapeDtype, Variadic
 from tapem.program import Gen, Program, tapem
 from tapem.requests import Leaf, Op, Request
@@ -57,6 +59,8 @@ __all__ = [
     "Dataset",
     "DomainError",
     "EmptyDataset",
+    "GradCheckError",
+    "GradCheckReport",
     "Gen",
     "Handle",
     "History",
@@ -80,6 +84,7 @@ __all__ = [
     "Variadic",
     "backward",
     "backward_scalar",
+    "check_grads",
     "const",
     "datasets",
     "evaluate",
@@ -87,7 +92,11 @@ __all__ = [
     "fit",
     "fold_m",
     "grad",
+    "hessian",
+    "hvp",
     "interpreters",
+    "jacobian",
+    "jvp",
     "load_params",
     "mean_scalar_over",
     "mean_scalar_over_array",
@@ -100,4 +109,5 @@ __all__ = [
     "tapem",
     "value_and_grad",
     "value_of",
+    "vjp",
 ]

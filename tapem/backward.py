@@ -94,9 +94,11 @@ def reverse(tape: Tape, out: int, seed: Any, check: CotangentCheck | None = None
             ct = vjp_k(g, value, *xs, *args)
             like = parent[0]
             cls = ct.__class__
-            # Two numpy scalars of one type agree in shape and dtype; anything else is checked.
+            # Two numpy scalars of one type agree in shape and dtype; anything else (arrays,
+            # dual numbers) is checked.
             if cls is not like.__class__ or (
-                cls is np.ndarray and (ct.shape != like.shape or ct.dtype != like.dtype)
+                (cls is np.ndarray or not isinstance(ct, np.generic))
+                and (ct.shape != like.shape or ct.dtype != like.dtype)
             ):
                 ct = unbroadcast(ct, like)
             if check is not None:
@@ -104,8 +106,12 @@ def reverse(tape: Tape, out: int, seed: Any, check: CotangentCheck | None = None
             prev = grads[p]
             if prev is None:
                 grads[p] = ct
-            elif owned[p] and prev.__class__ is np.ndarray:
-                prev += ct
+            elif (
+                owned[p]
+                and prev.__class__ is np.ndarray
+                and (ct.__class__ is np.ndarray or isinstance(ct, np.generic))
+            ):
+                prev += ct  # in place only for plain cotangents: a dual needs a new buffer
             else:
                 grads[p] = prev + ct
                 owned[p] = True

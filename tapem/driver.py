@@ -83,7 +83,10 @@ def drive(
                 continue
             request = send(response)
     except StopIteration as stop:
-        return Success((stop.value, interpreter.end()))
+        try:  # an interpreter may still refuse the finished run (e.g. unused tangents)
+            return Success((stop.value, interpreter.end()))
+        except TapeError as error:
+            return Failure(error)
     except TapeError as error:
         if error.location is None:
             error.location = location_from_traceback(error.__traceback__)

@@ -43,14 +43,20 @@ __all__ = [
 ]
 
 
+def _minus_abs(x: Any) -> Any:
+    # -|x| written by branches: on dual numbers (Hessians) d/dx is -1 at x = 0, the same side
+    # as the x >= 0 branches below, where -np.abs would give sign(0) = 0 and a wrong derivative.
+    return np.where(x >= 0, -x, x)
+
+
 def _sigmoid(x: Any) -> Any:
-    e = np.exp(-np.abs(x))  # never overflows
+    e = np.exp(_minus_abs(x))  # never overflows
     return np.where(x >= 0, 1 / (1 + e), e / (1 + e))
 
 
 def _softplus(x: Any) -> Any:
-    # x + log1p(exp(-x)) for x > 0, log1p(exp(x)) otherwise, as one expression
-    return np.maximum(x, 0) + np.log1p(np.exp(-np.abs(x)))
+    # x + log1p(exp(-x)) for x >= 0, log1p(exp(x)) otherwise, as one expression
+    return np.where(x >= 0, x, 0) + np.log1p(np.exp(_minus_abs(x)))
 
 
 def _log(x: Any) -> Any:

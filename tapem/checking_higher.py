@@ -1,0 +1,202 @@
+"""Second-order checks of one op's rules, and finding the op whose rule is wrong on a tape.
+
+:func:`check_hvp` checks that an op's VJP rules, run on dual numbers, differentiate correctly:
+for ``F(xs) = <u, op(xs)>`` with a random ``u``, the gradient is the VJP of ``u``, and its
+derivative along random tangents ``v`` (forward-over-reverse: the VJP rules on duals, with the
+output's tangent from the JVP rules) must match central differences of that gradient.
+
+:func:`find_wrong_rule` walks a tape in evaluation order and checks each op's rules at the
+node's recorded inputs (``check_vjp`` for gradients, :func:`check_hvp` for Hessian-vector
+products), returning the first op that disagrees. An op whose check fails because it is not
+differentiable at its recorded inputs (``relu`` at 0, a ``max`` tie) is skipped, not blamed:
+its one-sided differences disagree however small the step.
+
+>>> import numpy as np
+>>> from tapem import ops
+>>> x = np.array([0.3, -1.2])
+>>> assert check_hvp(ops.tanh, (x,), ()).ok
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from tapem.backward import unbroadcast
+from tapem.checking import RuleCheck, check_vjp, differentiable_inputs
+from tapem.dual.core import Dual
+from tapem.errors import SourceLocation
+from tapem.ops.opdef import OpDef
+from tapem.tape import Tape
+
+__all__ = ["Culprit", "check_hvp", "find_wrong_rule", "is_smooth"]
+
+Arrays = Sequence[Any]
+
+
+def _float64(xs: Arrays) -> list[Any]:
+    return [np.asarray(x, dtype=np.float64) if np.asarray(x).dtype.kind == "f" else x for x in xs]
+
+
+def _inputs(rule: OpDef, xs: Arrays, inputs: Sequence[int] | None) -> list[int]:
+    idx = differentiable_inputs(rule, xs)
+    return idx if inputs is None else [i for i in idx if i in inputs]
+
+
+def check_hvp(
+    rule: OpDef,
+    xs: Arrays,
+    args: Sequence[Any],
+    *,
+    seed: int = 0,
+    eps: float = 1e-6,
+    rtol: float = 1e-5,
+    atol: float = 1e-6,
+    inputs: Sequence[int] | None = None,
+) -> RuleCheck:
+    """Compare the VJP rules on dual numbers with central differences of the VJP rules.
+
+    Checks the inputs in ``inputs`` (default: every differentiable one). ``expected`` and
+    ``actual`` are ``<w, H v>`` for a random ``w``; ``ok`` requires elementwise agreement.
+    """
+    rng = np.random.default_rng(seed)
+    xs = _float64(xs)
+    idx = _inputs(rule, xs, inputs)
+    out = rule.forward(*xs, *args)
+    u = np.asarray(rng.standard_normal(np.shape(out)))
+    vs = {i: np.asarray(rng.standard_normal(np.shape(xs[i]))) for i in idx}
+
+    def gradient(step: float) -> list[Any]:
+        moved = [x + step * vs[i] if i in vs else x for i, x in enumerate(xs)]
+        y = rule.forward(*moved, *args)
+        return [_vjp(rule, i, u, y, moved, args) for i in idx]
+
+    plus, minus = gradient(eps), gradient(-eps)
+    numeric = [(p - m) / (2 * eps) for p, m in zip(plus, minus, strict=True)]
+    tangent_out = np.zeros(np.shape(out))
+    for i in idx:
+        jvp_i = rule.jvp[i]
+        if jvp_i is not None:
+            tangent_out = tangent_out + jvp_i(vs[i], out, *xs, *args)
+    duals = [Dual(x, vs[i]) if i in vs else x for i, x in enumerate(xs)]
+    g = Dual(u, np.zeros_like(u))
+    dual_out = Dual(np.asarray(out, dtype=np.float64), np.broadcast_to(tangent_out, np.shape(out)))
+    exact = []
+    for i in idx:
+        ct = _vjp(rule, i, g, dual_out, duals, args)
+        exact.append(np.asarray(ct.tangent) if isinstance(ct, Dual) else np.zeros_like(xs[i]))
+    w = [rng.standard_normal(np.shape(n)) for n in numeric]
+    expected = float(sum(np.sum(a * b) for a, b in zip(w, numeric, strict=True)))
+    actual = float(sum(np.sum(a * b) for a, b in zip(w, exact, strict=True)))
+    worst = max(
+        (float(np.max(np.abs(n - e), initial=0.0)) for n, e in zip(numeric, exact, strict=True)),
+        default=0.0,
+    )
+    scale = max((float(np.max(np.abs(n), initial=1.0)) for n in numeric), default=1.0)
+    ok = bool(np.isfinite(actual)) and worst <= atol + rtol * scale
+    return RuleCheck(
+        rule.name, "hvp", expected, actual, ok, f"largest elementwise difference {worst:.3g}"
+    )
+
+
+def _vjp(rule: OpDef, i: int, g: Any, out: Any, xs: Arrays, args: Sequence[Any]) -> Any:
+    vjp_i = rule.vjp[i]
+    assert vjp_i is not None
+    return unbroadcast(vjp_i(g, out, *xs, *args), xs[i])
+
+
+def is_smooth(
+    rule: OpDef,
+    xs: Arrays,
+    args: Sequence[Any],
+    *,
+    inputs: Sequence[int] | None = None,
+    seed: int = 0,
+) -> bool:
+    """Whether the op looks differentiable at ``xs`` along a random direction.
+
+    For a smooth function the gap between the forward and the backward difference shrinks in
+    proportion to the step; at a kink it does not. This compares the gap at two steps.
+    """
+    rng = np.random.default_rng(seed + 1)
+    xs = _float64(xs)
+    idx = _inputs(rule, xs, inputs)
+    vs = {i: rng.standard_normal(np.shape(xs[i])) for i in idx}
+    u = rng.standard_normal(np.shape(rule.forward(*xs, *args)))
+
+    def f(step: float) -> float:
+        moved = [x + step * vs[i] if i in vs else x for i, x in enumerate(xs)]
+        return float(np.sum(u * rule.forward(*moved, *args)))
+
+    f0 = f(0.0)
+
+    def gap(step: float) -> float:
+        return abs(f(step) - 2 * f0 + f(-step)) / step
+
+    wide, narrow = gap(1e-4), gap(1e-6)
+    slope = abs(f(1e-4) - f(-1e-4)) / 2e-4
+    return not (narrow > 1e-3 * (1 + slope) and narrow > 0.1 * wide)
+
+
+@dataclass(frozen=True)
+class Culprit:
+    """The first op on a tape whose rule disagrees with finite differences."""
+
+    node: int
+    op: str
+    site: SourceLocation | None
+    check: str
+
+    def __str__(self) -> str:
+        where = f" at {self.site}" if self.site is not None else ""
+        return f"op {self.op!r} (node {self.node}){where}: {self.check}"
+
+
+def find_wrong_rule(
+    tape: Tape,
+    sites: Mapping[int, SourceLocation | None],
+    order: int,
+    *,
+    eps: float = 1e-6,
+    rtol: float = 1e-5,
+    atol: float = 1e-6,
+) -> tuple[Culprit | None, list[str]]:
+    """The first op (by node id) whose VJP (``order=1``) or VJP-on-duals (``order=2``) rule
+    disagrees with finite differences at its recorded inputs, and the ops skipped because they
+    are not differentiable there."""
+    skipped: list[str] = []
+    nodes = tape._nodes
+    for node_id, record in enumerate(nodes):
+        rule = tape.rule_of(node_id)
+        if rule is None or not record[2]:
+            continue
+        inputs = [k for k, p in enumerate(record[3]) if nodes[p][2]]
+        xs, args = [nodes[p][0] for p in record[3]], record[5]
+        if not _inputs(rule, _float64(xs), inputs):
+            continue
+        try:
+            if order == 1:
+                check = check_vjp(rule, xs, args, seed=node_id, eps=eps, rtol=rtol, inputs=inputs)
+            else:
+                check = check_hvp(
+                    rule, xs, args, seed=node_id, eps=eps, rtol=rtol, atol=atol, inputs=inputs
+                )
+        except Exception as error:  # a rule that cannot run (e.g. on dual numbers) is wrong too
+            detail = (
+                f"{rule.name} {'vjp' if order == 1 else 'hvp'}: {type(error).__name__}: {error}"
+            )
+            return Culprit(node_id, rule.name, sites.get(node_id), detail), skipped
+        if check.ok:
+            continue
+        try:
+            smooth = is_smooth(rule, xs, args, inputs=inputs, seed=node_id)
+        except Exception:
+            smooth = False
+        if not smooth:
+            skipped.append(f"{rule.name} (node {node_id})")
+            continue
+        return Culprit(node_id, rule.name, sites.get(node_id), str(check)), skipped
+    return None, skipped
