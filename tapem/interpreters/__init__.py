@@ -3,14 +3,18 @@
 Wrap them to combine them: ``Tracing(Debugging(Eager()))``.
 """
 
+from tapem.interpreters.debugging import DebugEvent, Debugging, NonFiniteWarning
 from tapem.interpreters.eager import Eager
 from tapem.interpreters.protocol import Interpreter, Site, Wrapper
 from tapem.interpreters.shape_only import ShapeOnly
 from tapem.interpreters.tracing import TraceEntry, Tracing
 
 __all__ = [
+    "DebugEvent",
+    "Debugging",
     "Eager",
     "Interpreter",
+    "NonFiniteWarning",
     "ShapeOnly",
     "Site",
     "TraceEntry",
