@@ -6,18 +6,23 @@ Wrap them to combine them: ``Tracing(Debugging(Eager()))``.
 from tapem.interpreters.debugging import DebugEvent, Debugging, NonFiniteWarning
 from tapem.interpreters.eager import Eager
 from tapem.interpreters.protocol import Interpreter, Site, Wrapper
+from tapem.interpreters.scripted import ANY, Expect, Scripted, script_from
 from tapem.interpreters.shape_only import ShapeOnly
 from tapem.interpreters.tracing import TraceEntry, Tracing
 
 __all__ = [
+    "ANY",
     "DebugEvent",
     "Debugging",
     "Eager",
+    "Expect",
     "Interpreter",
     "NonFiniteWarning",
+    "Scripted",
     "ShapeOnly",
     "Site",
     "TraceEntry",
     "Tracing",
     "Wrapper",
+    "script_from",
 ]
