@@ -80,17 +80,16 @@ def drive(
                 continue
             request = send(response)
     except StopIteration as stop:
-        value = stop.value
+        try:  # an interpreter may still refuse the finished run (e.g. unused tangents)
+            return Success((stop.value, interpreter.end()))
+        except TapeError as error:
+            return Failure(error)
     except TapeError as error:
         if error.location is None:
             error.location = location_from_traceback(error.__traceback__)
         return Failure(error)
     finally:
         gen.close()
-    try:
-        return Success((value, interpreter.end()))
-    except TapeError as error:  # e.g. a scripted interpreter still expecting requests
-        return Failure(error)
 
 
 def run(

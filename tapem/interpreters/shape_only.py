@@ -79,7 +79,7 @@ class ShapeOnly:
                 node, other = nodes[i], nodes[j]
                 if args:
                     aval = rule.shape(node[0], other[0], *args)
-                else:
+                else:  # a plain call: cheaper than unpacking an empty tuple
                     aval = rule.shape(node[0], other[0])
                 ids = (i, j)
                 requires_grad = node[2] or other[2]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from types import CodeType
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -45,42 +44,30 @@ class TraceEntry(NamedTuple):
     error: BaseException | None = None
 
 
-class _Columns:
-    """A trace as it is recorded: one list per field, one entry per request.
+class _Log:
+    """A trace as it is recorded: a flat list, :data:`STRIDE` items per request.
 
-    Columns of plain numbers and shared objects keep the hot path free of per-request
-    containers that the cyclic garbage collector would have to track (a tuple per request,
-    holding an ``OpDef``, would stay tracked for good and slow every collection). Leaves store
-    ``None`` as their rule and ``(name, requires_grad)`` as their args; a failed request
-    stores ``-1`` as its output, with the request and the error in ``failures``.
+    ``(rule, input ids, args, out id, shape, dtype, code, offset)``; a leaf has ``None`` as its
+    rule and ``(name, requires_grad)`` as its args; a failed request has ``-1`` as its output,
+    and its request and error in ``failures``. Items are plain or shared objects, appended with
+    one ``extend`` per request: no per-request container survives for the cyclic garbage
+    collector to track (a tuple per request holding an ``OpDef`` or a dtype would stay tracked
+    for good and slow every collection).
     """
 
-    __slots__ = (
-        "args",
-        "codes",
-        "dtypes",
-        "ends",
-        "failures",
-        "inputs",
-        "offsets",
-        "outs",
-        "rules",
-        "shapes",
-        "values",
-    )
+    __slots__ = ("failures", "items", "values")
+    STRIDE = 8
 
     def __init__(self) -> None:
-        self.rules: list[OpDef | None] = []
-        self.args: list[tuple[Any, ...]] = []
-        self.inputs: list[int] = []  # the input ids of all requests, one after another
-        self.ends: list[int] = []  # where each request's input ids end in ``inputs``
-        self.outs: list[int] = []
-        self.shapes: list[tuple[int, ...] | None] = []
-        self.dtypes: list[Any] = []
-        self.codes: list[CodeType | None] = []
-        self.offsets: list[int] = []
+        self.items: list[Any] = []
         self.values: list[Any] = []
         self.failures: dict[int, tuple[Request, BaseException]] = {}
+
+    def __len__(self) -> int:
+        return len(self.items) // self.STRIDE
+
+
+_NO_SITE = (None, 0)
 
 
 class Tracing(Wrapper):
@@ -115,7 +102,7 @@ class Tracing(Wrapper):
     def __init__(self, inner: Interpreter, *, values: bool = False) -> None:
         super().__init__(inner)
         self.values = values
-        self._c = _Columns()
+        self._log = _Log()
         self._raw_site: Callable[[], RawSite | None] = Site(None).raw
         self._grads: list[Any] | None = None
         self._backward_out: int | None = None
@@ -123,7 +110,7 @@ class Tracing(Wrapper):
     # --- the interpreter hooks ------------------------------------------------------------------
 
     def begin(self, tape: Tape, site: Site) -> None:
-        self._c = _Columns()
+        self._log = _Log()
         self._grads = None
         self._backward_out = None
         self._raw_site = site.raw
@@ -133,61 +120,51 @@ class Tracing(Wrapper):
         try:
             out = self.inner.leaf(request)
         except Exception as error:
-            self._failed(None, request, error)
+            self._failed(None, (), (request.name, request.requires_grad), request, error)
             raise
-        self._record(None, (request.name, request.requires_grad), out)
+        aval = out.aval
+        site = self._raw_site() or _NO_SITE
+        self._log.items.extend(
+            (None, (), (request.name, request.requires_grad), out.id, aval.shape, aval.dtype, *site)
+        )
+        if self.values:
+            self._log.values.append(aval)
         return out
 
     def op(self, request: Op) -> Handle:
         try:
             out = self.inner.op(request)
         except Exception as error:
-            self._failed(request[0], request, error)
+            ids = tuple([h.id for h in request.inputs if isinstance(h, Handle)])
+            self._failed(request[0], ids, request[2], request, error)
             raise
         rule, inputs, args = request
-        c = self._c
         if len(inputs) == 1:
-            c.inputs.append(inputs[0].id)
+            ids = (inputs[0].id,)
         elif len(inputs) == 2:
-            c.inputs.append(inputs[0].id)
-            c.inputs.append(inputs[1].id)
+            ids = (inputs[0].id, inputs[1].id)
         else:
-            c.inputs.extend([h.id for h in inputs])
-        self._record(rule, args, out)
+            ids = tuple([h.id for h in inputs])
+        aval = out.aval
+        site = self._raw_site() or _NO_SITE
+        self._log.items.extend((rule, ids, args, out.id, aval.shape, aval.dtype, *site))
+        if self.values:
+            self._log.values.append(aval)
         return out
 
-    def _record(self, rule: OpDef | None, args: tuple[Any, ...], out: Handle | None) -> None:
-        c = self._c
-        c.rules.append(rule)
-        c.args.append(args)
-        c.ends.append(len(c.inputs))
-        if out is None:  # a failed request
-            c.outs.append(-1)
-            c.shapes.append(None)
-            c.dtypes.append(None)
-        else:
-            c.outs.append(out.id)
-            aval = out.aval
-            c.shapes.append(aval.shape)
-            c.dtypes.append(aval.dtype)
-        site = self._raw_site()
-        if site is None:
-            c.codes.append(None)
-            c.offsets.append(0)
-        else:
-            c.codes.append(site[0])
-            c.offsets.append(site[1])
+    def _failed(
+        self,
+        rule: OpDef | None,
+        ids: tuple[int, ...],
+        args: tuple[Any, ...],
+        request: Request,
+        error: BaseException,
+    ) -> None:
+        log = self._log
+        log.failures[len(log)] = (request, error)
+        log.items.extend((rule, ids, args, -1, None, None, *(self._raw_site() or _NO_SITE)))
         if self.values:
-            c.values.append(None if out is None else out.aval)
-
-    def _failed(self, rule: OpDef | None, request: Request, error: BaseException) -> None:
-        c = self._c
-        c.failures[len(c.outs)] = (request, error)
-        if isinstance(request, Op):
-            c.inputs.extend([h.id for h in request.inputs if isinstance(h, Handle)])
-            self._record(rule, request.args, None)
-        else:
-            self._record(None, (request.name, request.requires_grad), None)
+            log.values.append(None)
 
     def backward(
         self, tape: Tape, out: int, seed: Any, check: CotangentCheck | None = None
@@ -202,7 +179,7 @@ class Tracing(Wrapper):
     @property
     def entries(self) -> list[TraceEntry]:
         """The requests of the last run, in order (a new list on each access)."""
-        return _entries(self._c)
+        return _entries(self._log)
 
     @property
     def grads(self) -> dict[int, Any] | None:
@@ -226,7 +203,8 @@ class Tracing(Wrapper):
         show_values = self.values if values is None else values
         if show_values and not self.values:
             raise ValueError("this tracer kept no values: trace with Tracing(inner, values=True)")
-        defaults = {r.name: r.defaults for r in self._c.rules if r is not None}
+        rules = self._log.items[:: _Log.STRIDE]
+        defaults = {r.name: r.defaults for r in rules if r is not None}
         return trace_format.listing(
             self.entries,
             defaults=defaults,
@@ -260,43 +238,28 @@ class Tracing(Wrapper):
         return self._grads
 
 
-def _entries(c: _Columns) -> list[TraceEntry]:
+def _entries(log: _Log) -> list[TraceEntry]:
     locate = Locator()
     entries = []
-    start = 0
-    for k, rule in enumerate(c.rules):
-        end = c.ends[k]
-        inputs = tuple(c.inputs[start:end])
-        start = end
-        code = c.codes[k]
-        location = None if code is None else locate((code, c.offsets[k]))
-        value = c.values[k] if c.values else None
-        failure = c.failures.get(k)
+    items, stride = log.items, _Log.STRIDE
+    for k in range(len(log)):
+        rule, ids, args, out, shape, dtype, code, offset = items[k * stride : (k + 1) * stride]
+        location = None if code is None else locate((code, offset))
+        value = log.values[k] if log.values else None
+        failure = log.failures.get(k)
         error = None if failure is None else failure[1]
-        shape, dtype = c.shapes[k], c.dtypes[k]
         typed = (
-            None if failure is not None else c.outs[k],
+            None if failure is not None else out,
             None if shape is None else tuple(shape),
             None if dtype is None else np.dtype(dtype),
             location,
         )
         if rule is None:
-            name, requires_grad = c.args[k]
-            entries.append(
-                TraceEntry(
-                    k,
-                    "leaf",
-                    (),
-                    *typed,
-                    name=name,
-                    requires_grad=requires_grad,
-                    value=value,
-                    error=error,
-                )
-            )
+            name, requires_grad = args
+            entry = TraceEntry(k, "leaf", (), *typed, name=name, requires_grad=requires_grad,
+                               value=value, error=error)  # fmt: skip
         else:
-            params = tuple(zip(rule.params, c.args[k], strict=False))
-            entries.append(
-                TraceEntry(k, rule.name, inputs, *typed, params=params, value=value, error=error)
-            )
+            params = tuple(zip(rule.params, args, strict=False))
+            entry = TraceEntry(k, rule.name, ids, *typed, params=params, value=value, error=error)
+        entries.append(entry)
     return entries
