@@ -115,7 +115,9 @@ class Debugging(Wrapper):
     :class:`DebugEvent` for every request that produced a node (for logging or breakpoints).
 
     It keeps only the code object and instruction offset of each node's creation site, in
-    plain lists, and formats them when reporting, so it is cheap enough to leave on.
+    plain lists, and formats them when reporting, so it is cheap enough to leave on. The sites
+    belong to the tape of its last run (it keeps a reference to that tape until the next run);
+    a reverse pass over any other tape still checks every cotangent, but cannot name lines.
 
     >>> import numpy as np
     >>> import tapem as tm
