@@ -27,7 +27,8 @@ from typing import Any
 import numpy as np
 from returns.result import Failure, Result, Success
 
-from tapem.errors import NotScalar, TapeError
+from tapem.errors import InvalidArgument, NotScalar, TapeError
+from tapem.ops.opdef import ShapeDtype
 from tapem.tape import NodeRef, Record, Tape, node_id, readonly
 
 __all__ = ["CotangentCheck", "backward", "backward_scalar", "reverse", "unbroadcast"]
@@ -126,6 +127,12 @@ def gradient_dict(grads: Sequence[Any]) -> dict[int, Any]:
 def _seed_for(tape: Tape, ref: NodeRef, seed: Any | None) -> tuple[int, Any]:
     i = node_id(ref, len(tape))
     value = tape._nodes[i][0]
+    if isinstance(value, ShapeDtype):
+        raise InvalidArgument(
+            f"backward: node {i} holds a shape, not a value (the tape was built by the ShapeOnly "
+            "interpreter); run the program with a value interpreter (Eager, the default) to "
+            "differentiate it"
+        )
     if seed is None:
         if value.shape != ():
             raise NotScalar(i, value.shape, ())

@@ -14,12 +14,12 @@ from typing import Any, TypeVar
 
 from returns.result import Failure, Result, Success
 
-from tapem.errors import InvalidRequest, SourceLocation, TapeError
+from tapem.errors import InvalidRequest, TapeError
 from tapem.interpreters.eager import Eager
 from tapem.interpreters.protocol import Interpreter
 from tapem.program import Program
 from tapem.requests import Leaf, Op
-from tapem.sites import current_site, location_from_traceback
+from tapem.sites import Site, location_from_traceback
 from tapem.tape import Tape
 
 __all__ = ["evaluate", "execute", "run"]
@@ -55,10 +55,7 @@ def drive(
 ) -> Result[tuple[T, Tape], TapeError]:
     """Run ``program`` under ``interpreter``, extending ``tape``. The only generator driver."""
     gen = _start(program)
-
-    def site() -> SourceLocation | None:
-        return current_site(gen)
-
+    site = Site(gen)
     interpreter.begin(tape, site)
     leaf, op = interpreter.leaf, interpreter.op
     send = gen.send

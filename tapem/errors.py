@@ -140,7 +140,13 @@ class InvalidRequest(TapeError):
 
 
 class NonFinite(TapeError):
-    """The debugging interpreter found NaN or Inf in a value or a cotangent."""
+    """The debugging interpreter found NaN or Inf in a value or a cotangent.
+
+    ``op`` and ``node_id`` name the node whose forward value (``phase == "forward"``) or whose
+    VJP's cotangent (``phase == "backward"``; ``input_id`` is the input it was sent to) was not
+    finite; ``created_at`` is the user's line that created that node (also the error's
+    ``location``).
+    """
 
     def __init__(
         self,
@@ -149,16 +155,19 @@ class NonFinite(TapeError):
         phase: str,
         created_at: SourceLocation | None = None,
         detail: str = "",
+        *,
+        input_id: int | None = None,
     ) -> None:
         self.node_id = node_id
         self.phase = phase
         self.created_at = created_at
-        where = f" (node created at {created_at})" if created_at is not None else ""
+        self.input_id = input_id
+        what = "value" if phase == "forward" else "cotangent"
         extra = f": {detail}" if detail else ""
         super().__init__(
-            f"non-finite value in the {phase} pass of {op} at node {node_id}{where}{extra}",
-            op=op,
+            f"non-finite {what} in the {phase} pass at node {node_id} ({op}){extra}", op=op
         )
+        self.location = created_at
 
 
 class ScriptMismatch(TapeError):

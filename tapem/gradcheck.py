@@ -141,7 +141,7 @@ class _Probe(Wrapper):
         self._values = values or {}
         self._sites = sites
         self._next = 0
-        self._site: Site = lambda: None
+        self._site: Site = Site(None)
 
     def begin(self, tape: Tape, site: Site) -> None:
         self._next, self._site = len(tape), site

@@ -59,6 +59,11 @@ class Handle:
         self._aval = aval
 
     @property
+    def aval(self) -> Any:
+        """What the interpreter recorded for the node (for interpreters, not for programs)."""
+        return self._aval
+
+    @property
     def shape(self) -> tuple[int, ...]:
         """The node's shape."""
         return tuple(self._aval.shape)

@@ -1,16 +1,55 @@
-"""Finding the user's source line: the innermost frame of a program that is not tapem's own."""
+"""Finding the user's source line: the innermost frame of a program that is not tapem's own.
+
+Interpreters may want the user's line of *every* request (the tracing and debugging
+interpreters do), so finding it is split in two:
+
+* :func:`raw_site` is the cheap part, done per request: the code object and instruction offset
+  of the innermost frame outside tapem, found by following ``yield from`` delegation.
+* :func:`locate` turns that into a :class:`~tapem.SourceLocation` (a path relative to the
+  working directory, the line and the function name), and is only done when the line is shown.
+  :class:`Locator` does the same, caching the formatting per code object.
+
+:class:`Site` binds both to one running program; the driver hands one to each interpreter.
+
+>>> def user_program():
+...     yield "request"
+>>> gen = user_program()
+>>> _ = next(gen)
+>>> where = locate(raw_site(gen))
+>>> where.function, where.line == user_program.__code__.co_firstlineno + 1
+('user_program', True)
+"""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
+from functools import partial
 from types import CodeType, TracebackType
-from typing import Any
+from typing import Any, TypeAlias
 
 from tapem.errors import SourceLocation
 
-__all__ = ["current_site", "is_internal", "location_from_traceback"]
+__all__ = [
+    "Locator",
+    "RawSite",
+    "Site",
+    "current_site",
+    "is_internal",
+    "line_of",
+    "locate",
+    "location_from_traceback",
+    "raw_site",
+]
 
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
+
+RawSite: TypeAlias = tuple[CodeType, int]
+"""A source position before formatting: ``(code object, instruction offset)``.
+
+The offset is the frame's ``f_lasti``: reading it is O(1), whereas ``f_lineno`` scans the
+code's line table. :func:`locate` maps it to the line number, exactly as ``f_lineno`` would.
+"""
 
 
 def is_internal(code: CodeType) -> bool:
@@ -18,8 +57,45 @@ def is_internal(code: CodeType) -> bool:
     return code.co_filename.startswith(_PACKAGE_DIR)
 
 
-def _location(code: CodeType, line: int | None) -> SourceLocation:
-    return SourceLocation(_short(code.co_filename), line or code.co_firstlineno, code.co_name)
+def raw_site(gen: Any) -> RawSite | None:
+    """The innermost frame outside tapem of ``gen`` (a suspended program), unformatted.
+
+    Follows ``yield from`` delegation to the innermost generator, so a request yielded inside
+    ``yield from tm.param(w)`` gets the user's line, not ``param``'s. When every frame is
+    tapem's own, the innermost frame is reported. ``None`` when ``gen`` is not suspended.
+    """
+    try:
+        frame = gen.gi_frame
+        if gen.gi_yieldfrom is None:  # no delegation: this frame, whether user's or ours
+            return None if frame is None else (frame.f_code, frame.f_lasti)
+    except AttributeError:  # not a generator (e.g. None)
+        return None
+    best = last = None
+    prefix = _PACKAGE_DIR
+    try:
+        while gen is not None:
+            frame = gen.gi_frame
+            if frame is None:
+                break
+            last = frame
+            if not frame.f_code.co_filename.startswith(prefix):
+                best = frame
+            gen = gen.gi_yieldfrom
+    except AttributeError:  # ``yield from`` an iterator that is not a generator
+        pass
+    if best is None:
+        if last is None:
+            return None
+        best = last
+    return (best.f_code, best.f_lasti)
+
+
+def line_of(code: CodeType, offset: int) -> int:
+    """The source line of instruction ``offset`` in ``code`` (what ``f_lineno`` reports)."""
+    for start, end, line in code.co_lines():
+        if start <= offset < end:
+            return line if line is not None else code.co_firstlineno
+    return code.co_firstlineno
 
 
 def _short(filename: str) -> str:
@@ -31,34 +107,78 @@ def _short(filename: str) -> str:
     return filename if relative.startswith("..") else relative
 
 
-def current_site(gen: Any) -> SourceLocation | None:
-    """The user's line where ``gen`` (a suspended program) is yielding now.
+def locate(raw: RawSite | None) -> SourceLocation | None:
+    """Format a raw site: ``(code, offset)`` to ``SourceLocation(file, line, function)``."""
+    if raw is None:
+        return None
+    code, offset = raw
+    return SourceLocation(_short(code.co_filename), line_of(code, offset), code.co_name)
 
-    Follows ``yield from`` delegation to the innermost generator and reports the innermost
-    frame that is not part of tapem (so ``yield from tm.param(w)`` reports the user's line).
+
+class Locator:
+    """:func:`locate` with the file and function of each code object formatted once.
+
+    Paths are made relative to the working directory at the time a code object is first seen;
+    make a new ``Locator`` after changing directory.
+
+    >>> def f():
+    ...     pass
+    >>> loc = Locator()
+    >>> where = loc((f.__code__, 0))
+    >>> assert where.function == "f" and loc((f.__code__, 0)) == where
     """
-    best: SourceLocation | None = None
-    fallback: SourceLocation | None = None
-    while gen is not None:
-        frame = getattr(gen, "gi_frame", None)
-        if frame is None:
-            break
-        here = _location(frame.f_code, frame.f_lineno)
-        fallback = here
-        if not is_internal(frame.f_code):
-            best = here
-        gen = getattr(gen, "gi_yieldfrom", None)
-    return best or fallback
+
+    __slots__ = ("_cache",)
+
+    def __init__(self) -> None:
+        self._cache: dict[CodeType, tuple[str, str]] = {}
+
+    def __call__(self, raw: RawSite | None) -> SourceLocation | None:
+        if raw is None:
+            return None
+        code, offset = raw
+        cached = self._cache.get(code)
+        if cached is None:
+            cached = self._cache[code] = (_short(code.co_filename), code.co_name)
+        return SourceLocation(cached[0], line_of(code, offset), cached[1])
+
+
+class Site:
+    """Where the program of one run is now: the user's line of the request being interpreted.
+
+    The driver makes one per run and passes it to :meth:`Interpreter.begin
+    <tapem.interpreters.Interpreter.begin>`. Calling it gives the formatted
+    :class:`~tapem.SourceLocation` (or ``None``); :meth:`raw` gives the cheap unformatted form,
+    for interpreters that keep the line of every node (format it later with :func:`locate`).
+    ``Site(None)`` knows no location (for driving an interpreter by hand, as in tests).
+
+    >>> Site(None)() is None and Site(None).raw() is None
+    True
+    """
+
+    __slots__ = ("_gen", "raw")
+
+    def __init__(self, gen: Any) -> None:
+        self._gen = gen
+        self.raw: Callable[[], RawSite | None] = partial(raw_site, gen)
+        """The current request's ``(code, offset)``; cheap enough to call for every request."""
+
+    def __call__(self) -> SourceLocation | None:
+        return locate(raw_site(self._gen))
+
+
+def current_site(gen: Any) -> SourceLocation | None:
+    """The user's line where ``gen`` (a suspended program) is yielding now."""
+    return locate(raw_site(gen))
 
 
 def location_from_traceback(tb: TracebackType | None) -> SourceLocation | None:
     """The innermost frame of ``tb`` outside tapem (or the innermost frame, if all are inside)."""
-    best: SourceLocation | None = None
-    fallback: SourceLocation | None = None
+    best: RawSite | None = None
+    last: RawSite | None = None
     while tb is not None:
-        here = _location(tb.tb_frame.f_code, tb.tb_lineno)
-        fallback = here
+        last = (tb.tb_frame.f_code, tb.tb_lasti)
         if not is_internal(tb.tb_frame.f_code):
-            best = here
+            best = last
         tb = tb.tb_next
-    return best or fallback
+    return locate(best or last)

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from tapem.backward import reverse
+from tapem.backward import CotangentCheck, reverse
 from tapem.errors import InvalidNodeId, InvalidRequest, TapeError
 from tapem.handle import Handle
 from tapem.interpreters.protocol import Site
@@ -130,5 +130,7 @@ class Eager:
         self._nodes, self._rules, self._rule_index = [], [], {}
         return tape
 
-    def backward(self, tape: Tape, out: int, seed: Any) -> list[Any]:
-        return reverse(tape, out, seed)
+    def backward(
+        self, tape: Tape, out: int, seed: Any, check: CotangentCheck | None = None
+    ) -> list[Any]:
+        return reverse(tape, out, seed, check)

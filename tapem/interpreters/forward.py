@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from tapem.backward import reverse
+from tapem.backward import CotangentCheck, reverse
 from tapem.dual.core import Dual, fit, make
 from tapem.errors import InvalidArgument, ShapeMismatch, TapeError
 from tapem.handle import Handle
@@ -181,11 +181,13 @@ class Forward:
         self._nodes, self._rules, self._rule_index = [], [], {}
         return tape
 
-    def backward(self, tape: Tape, out: int, seed: Any) -> list[Any]:
+    def backward(
+        self, tape: Tape, out: int, seed: Any, check: CotangentCheck | None = None
+    ) -> list[Any]:
         """Forward-over-reverse: dual cotangents (gradient, its derivative along the tangents)."""
         if seed.__class__ is not Dual:
             seed = make(seed, np.zeros_like(seed))
-        return reverse(tape, out, seed)
+        return reverse(tape, out, seed, check)
 
 
 def _leaf_tangent(request: Leaf, value: Any, key: str | int, tangent: Any) -> Any:

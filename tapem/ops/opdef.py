@@ -223,6 +223,8 @@ def _static(value: Any) -> Any:
 
 def same_shape(x: Any, *params: Any) -> ShapeDtype:
     """The shape rule of an elementwise unary op."""
+    if x.__class__ is ShapeDtype:
+        return x  # immutable, and already the answer (saves the shape-only interpreter a copy)
     return ShapeDtype(x.shape, x.dtype)
 
 
@@ -253,6 +255,8 @@ class binary_shape:  # noqa: N801 - used like a function
 
     def __call__(self, a: Any, b: Any, *params: Any) -> ShapeDtype:
         sa, sb = a.shape, b.shape
-        shape = sa if sa == sb else broadcast_shapes(self.name, sa, sb)
         da, db = a.dtype, b.dtype
+        if sa == sb and da == db:
+            return a if a.__class__ is ShapeDtype else ShapeDtype(sa, da)
+        shape = sa if sa == sb else broadcast_shapes(self.name, sa, sb)
         return ShapeDtype(shape, da if da == db else np.result_type(da, db))

@@ -1,0 +1,51 @@
+"""The command line: ``python -m tapem <command> ...``.
+
+Each subcommand is a :class:`~tapem.commands.Command` in its own module under
+:mod:`tapem.commands`; :data:`COMMANDS` lists them, in the order ``--help`` shows them. To add
+one, write the module (a ``COMMAND``) and add it here.
+
+>>> parser = build_parser()
+>>> parser.parse_args(["trace", "loss.py:example", "--grads"]).grads
+True
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from tapem.commands import Command, UsageError, trace
+
+__all__ = ["COMMANDS", "build_parser", "main"]
+
+COMMANDS: tuple[Command, ...] = (trace.COMMAND,)
+
+
+def build_parser(commands: Sequence[Command] = COMMANDS) -> argparse.ArgumentParser:
+    """The ``python -m tapem`` parser, with one subparser per command."""
+    parser = argparse.ArgumentParser(
+        prog="python -m tapem",
+        description="Tools for tapem programs (differentiable losses as generators).",
+    )
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for command in commands:
+        sub = subparsers.add_parser(command.name, help=command.help, description=command.help)
+        command.configure(sub)
+        sub.set_defaults(run=command.run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None, commands: Sequence[Command] = COMMANDS) -> int:
+    """Parse ``argv`` (default: ``sys.argv[1:]``), run the command, return its exit status.
+
+    A :class:`~tapem.commands.UsageError` is printed as ``python -m tapem <command>: error:
+    ...`` with status 2, like argparse's own errors.
+    """
+    args = build_parser(commands).parse_args(argv)
+    try:
+        status: int = args.run(args)
+    except UsageError as error:
+        print(f"python -m tapem {args.command}: error: {error}", file=sys.stderr)
+        return 2
+    return status

@@ -1,0 +1,115 @@
+"""The shape-only interpreter: run a program on shapes and dtypes alone, before any compute."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tapem.backward import CotangentCheck
+from tapem.errors import InvalidArgument, TapeError
+from tapem.handle import Handle
+from tapem.interpreters.eager import check_inputs
+from tapem.ops.opdef import OpDef, ShapeDtype
+from tapem.requests import Leaf, Op
+from tapem.sites import Site
+from tapem.tape import Record, Tape
+
+__all__ = ["ShapeOnly"]
+
+
+class ShapeOnly:
+    """Abstract evaluation: every node's value is a :class:`~tapem.ShapeDtype`, nothing else.
+
+    Each op's shape rule is called (for every op, elementwise ones included) and no forward
+    runs: there is no array arithmetic and leaf arrays are not copied, so a program with huge
+    arrays is checked in microseconds. Every error that the eager interpreter raises from a
+    shape rule or from bad inputs (:class:`~tapem.ShapeMismatch`, :class:`~tapem.InvalidArgument`
+    for a bad static parameter, :class:`~tapem.InvalidNodeId`, :class:`~tapem.InvalidRequest`)
+    is raised at the same request with the same type; otherwise the nodes get the shapes and
+    dtypes eager would compute.
+
+    Checks that need values are skipped: the domain of ``log`` (:class:`~tapem.DomainError`),
+    the range of ``cross_entropy``'s labels, and anything else an op's forward checks. The tape
+    it returns holds shapes, not values, so it cannot be differentiated: ``backward`` raises
+    :class:`~tapem.InvalidArgument`.
+
+    >>> import numpy as np
+    >>> import tapem as tm
+    >>> from tapem import ops
+    >>> huge = np.broadcast_to(np.zeros(()), (100_000, 100_000))  # no memory behind it
+    >>> @tm.tapem
+    ... def f():
+    ...     W = yield from tm.param(huge)
+    ...     x = yield from tm.const(np.zeros(100_000))
+    ...     h = yield ops.tanh((yield W @ x))
+    ...     return (yield ops.sum(h))
+    >>> out, tape = tm.run(f(), interpreter=ShapeOnly()).unwrap()
+    >>> assert tape.node(2).shape == (100_000,) and out.shape == ()
+    >>> assert isinstance(tape.node(out).value, tm.ShapeDtype)
+    """
+
+    def __init__(self) -> None:
+        self._nodes: list[Record] = []
+        self._rules: list[OpDef] = []
+        self._rule_index: dict[OpDef, int] = {}
+
+    def begin(self, tape: Tape, site: Site) -> None:
+        self._nodes = list(tape._nodes)
+        self._rules = list(tape._rules)
+        self._rule_index = {rule: k for k, rule in enumerate(self._rules)}
+
+    def leaf(self, request: Leaf) -> Handle:
+        value = request.value
+        aval = ShapeDtype(value.shape, value.dtype)
+        nodes = self._nodes
+        nodes.append((aval, request.name, request.requires_grad, (), None, ()))
+        return Handle(len(nodes) - 1, aval)
+
+    def op(self, request: Op) -> Handle:
+        rule, inputs, args = request
+        nodes = self._nodes
+        try:
+            if len(inputs) == 1:
+                i = inputs[0].id
+                node = nodes[i]
+                aval = rule.shape(node[0], *args) if args else rule.shape(node[0])
+                ids: tuple[int, ...] = (i,)
+                requires_grad = node[2]
+            elif len(inputs) == 2:
+                i, j = inputs[0].id, inputs[1].id
+                node, other = nodes[i], nodes[j]
+                if args:
+                    aval = rule.shape(node[0], other[0], *args)
+                else:  # a plain call: cheaper than unpacking an empty tuple
+                    aval = rule.shape(node[0], other[0])
+                ids = (i, j)
+                requires_grad = node[2] or other[2]
+            else:
+                ids = tuple([h.id for h in inputs])
+                parents = [nodes[k] for k in ids]
+                aval = rule.shape(*[n[0] for n in parents], *args)
+                requires_grad = any(n[2] for n in parents)
+        except TapeError:
+            raise
+        except Exception:  # not handles, or ids off this tape: the same errors as eager
+            check_inputs(request, len(nodes))
+            raise
+        index = self._rule_index.get(rule)
+        if index is None:
+            index = self._rule_index[rule] = len(self._rules)
+            self._rules.append(rule)
+        nodes.append((aval, None, requires_grad, ids, index, args))
+        return Handle(len(nodes) - 1, aval)
+
+    def end(self) -> Tape:
+        tape = Tape._adopt(self._nodes, self._rules)
+        self._nodes, self._rules, self._rule_index = [], [], {}
+        return tape
+
+    def backward(
+        self, tape: Tape, out: int, seed: Any, check: CotangentCheck | None = None
+    ) -> list[Any]:
+        raise InvalidArgument(
+            "backward: a ShapeOnly tape holds shapes and dtypes, not values, so it has no "
+            "gradients; run the program with a value interpreter (Eager, the default) to "
+            "differentiate it"
+        )
