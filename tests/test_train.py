@@ -84,6 +84,7 @@ def test_fit_with_minibatches_evaluation_metrics_and_a_schedule(tmp_path, capsys
     assert "epoch 30/30" in out and "mae" in out
 
 
+@pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")
 def test_fit_stops_on_a_nan_loss_naming_the_op_and_line():
     @tm.tapem
     def exploding(params, batch):
