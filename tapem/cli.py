@@ -15,11 +15,11 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from tapem.commands import Command, UsageError, trace
+from tapem.commands import Command, UsageError, check, demo, trace
 
 __all__ = ["COMMANDS", "build_parser", "main"]
 
-COMMANDS: tuple[Command, ...] = (trace.COMMAND,)
+COMMANDS: tuple[Command, ...] = (demo.COMMAND, trace.COMMAND, check.COMMAND)
 
 
 def build_parser(commands: Sequence[Command] = COMMANDS) -> argparse.ArgumentParser:

@@ -43,6 +43,8 @@ __all__ = [
 ]
 
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
+_WRITTEN_AS_USER_CODE = frozenset({_PACKAGE_DIR + "demo.py"})
+"""Files inside the package that play the user's part (the demo's loss), reported as such."""
 
 RawSite: TypeAlias = tuple[CodeType, int]
 """A source position before formatting: ``(code object, instruction offset)``.
@@ -54,7 +56,8 @@ code's line table. :func:`locate` maps it to the line number, exactly as ``f_lin
 
 def is_internal(code: CodeType) -> bool:
     """Whether ``code`` belongs to tapem itself (helpers such as ``param`` or ``fold_m``)."""
-    return code.co_filename.startswith(_PACKAGE_DIR)
+    name = code.co_filename
+    return name.startswith(_PACKAGE_DIR) and name not in _WRITTEN_AS_USER_CODE
 
 
 def raw_site(gen: Any) -> RawSite | None:
@@ -71,14 +74,15 @@ def raw_site(gen: Any) -> RawSite | None:
     except AttributeError:  # not a generator (e.g. None)
         return None
     best = last = None
-    prefix = _PACKAGE_DIR
+    prefix, users = _PACKAGE_DIR, _WRITTEN_AS_USER_CODE
     try:
         while gen is not None:
             frame = gen.gi_frame
             if frame is None:
                 break
             last = frame
-            if not frame.f_code.co_filename.startswith(prefix):
+            name = frame.f_code.co_filename
+            if not name.startswith(prefix) or name in users:
                 best = frame
             gen = gen.gi_yieldfrom
     except AttributeError:  # ``yield from`` an iterator that is not a generator

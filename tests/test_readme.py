@@ -25,3 +25,31 @@ def test_ci_runs_the_readme_test_command() -> None:
     assert "pytest" in test_command
     ci = (ROOT / ".ci" / "run").read_text()
     assert test_command in ci.splitlines()
+
+
+def python_blocks() -> list[str]:
+    text = (ROOT / "README.md").read_text()
+    return [chunk.split("```", 1)[0] for chunk in text.split("```python\n")[1:]]
+
+
+def test_the_readme_examples_run(tmp_path, monkeypatch):
+    """Every Python block runs, in order, in one namespace (the training block is a sketch of
+    ``examples/digits_mlp.py``, which has its own test, so it only needs to compile)."""
+    import numpy as np
+
+    monkeypatch.chdir(tmp_path)
+    namespace: dict[str, object] = {}
+    blocks = python_blocks()
+    assert len(blocks) >= 5
+    for block in blocks:
+        if "loss_fn" in block:
+            compile(block, "README.md", "exec")
+            continue
+        if "counting = Counting" in block:
+            namespace["program"] = namespace["loss"](  # type: ignore[operator]
+                np.array([[0.5]]), np.array([0.0]), namespace["xs"], namespace["ys"]
+            )
+        exec(compile(block, "README.md", "exec"), namespace)
+    assert float(namespace["value"]) == 13.375  # type: ignore[arg-type]
+    # 4 samples x (linear, mse_loss), 3 adds and the final scale
+    assert namespace["counting"].count == 12  # type: ignore[attr-defined]
