@@ -148,6 +148,7 @@ def test_the_module_entry_point(programs: Path) -> None:
 
 
 def test_commands_are_registered_in_one_place() -> None:
-    assert [c.name for c in COMMANDS] == ["trace"]
+    assert [c.name for c in COMMANDS] == ["demo", "trace", "check"]
     help_text = build_parser().format_help()
-    assert "trace" in help_text
+    for name in ("demo", "trace", "check"):
+        assert name in help_text
