@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 from returns.result import Failure, Result, Success
 
+from tapem import collector
 from tapem.errors import InvalidArgument, NotScalar, TapeError
 from tapem.ops.opdef import ShapeDtype
 from tapem.tape import NodeRef, Record, Tape, node_id, readonly
@@ -59,9 +60,16 @@ def unbroadcast(ct: Any, like: Any) -> Any:
 def reverse(tape: Tape, out: int, seed: Any, check: CotangentCheck | None = None) -> list[Any]:
     """Cotangents of nodes ``0..out`` (``None`` where none arrived) for ``seed`` at ``out``.
 
-    This is the loop every reverse pass in tapem runs; ``check`` lets an interpreter inspect
-    each cotangent as it is produced (the debugging interpreter looks for NaN/Inf).
+    This is the loop every reverse pass in tapem runs; ``check(node_id, parent_id, cotangent)``
+    lets an interpreter inspect each cotangent as it is produced (the debugging interpreter
+    looks for NaN/Inf). The cyclic garbage collector is paused meanwhile (see
+    :mod:`tapem.collector`).
     """
+    with collector.paused():
+        return _reverse(tape, out, seed, check)
+
+
+def _reverse(tape: Tape, out: int, seed: Any, check: CotangentCheck | None) -> list[Any]:
     nodes, rules = tape._nodes, tape._rules
     grads: list[Any] = [None] * (out + 1)
     owned = [False] * (out + 1)  # grads[p] is a buffer we made, safe to add into in place

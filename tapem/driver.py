@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 
 from returns.result import Failure, Result, Success
 
+from tapem import collector
 from tapem.errors import InvalidRequest, TapeError
 from tapem.interpreters.eager import Eager
 from tapem.interpreters.protocol import Interpreter
@@ -54,6 +55,13 @@ def drive(
     program: Program[T], interpreter: Interpreter, tape: Tape
 ) -> Result[tuple[T, Tape], TapeError]:
     """Run ``program`` under ``interpreter``, extending ``tape``. The only generator driver."""
+    with collector.paused():  # records are acyclic: see tapem.collector
+        return _drive(program, interpreter, tape)
+
+
+def _drive(
+    program: Program[T], interpreter: Interpreter, tape: Tape
+) -> Result[tuple[T, Tape], TapeError]:
     gen = _start(program)
     site = Site(gen)
     interpreter.begin(tape, site)

@@ -35,8 +35,10 @@ class Leaf(tuple):  # type: ignore[type-arg]
     makes a data leaf that never receives a gradient (what :func:`tapem.const` yields).
     The value is converted with :func:`numpy.asarray`; a trainable leaf must be floating point,
     so integer and boolean values are converted to float64. The caller's array is never written
-    to; the interpreter stores its own copy. A ``Leaf`` is a tuple ``(value, name,
-    requires_grad)`` underneath (cheap and immutable); it compares by identity.
+    to. The eager interpreter records a copy of a writable array (so that changing it later
+    cannot change the tape) and the array itself when it is read-only all the way down, as
+    optimizer results, gradients and ``DataLoader`` batches are. A ``Leaf`` is a tuple
+    ``(value, name, requires_grad)`` underneath (cheap and immutable); it compares by identity.
     """
 
     __slots__ = ()

@@ -269,3 +269,26 @@ def test_tape_records_are_invisible_to_the_cyclic_garbage_collector():
     gc.collect()  # CPython untracks a tuple once it sees that everything inside is untracked;
     gc.collect()  # a record's inner tuples go first, the record itself on the next pass
     assert not any(gc.is_tracked(record) for record in tape._nodes)
+
+
+def test_the_collector_is_paused_during_a_run_and_restored_after_it_even_on_errors():
+    states = []
+
+    @tm.tapem
+    def observe(fail):
+        x = yield from tm.param(np.ones(2))
+        states.append(gc.isenabled())
+        if fail:
+            yield x + (yield from tm.param(np.ones(3)))
+        return (yield ops.sum(x))
+
+    assert gc.isenabled()
+    tm.value_and_grad(observe(False))
+    assert isinstance(tm.run(observe(True)).failure(), tm.ShapeMismatch)
+    assert states == [False, False] and gc.isenabled()
+    gc.disable()  # a user who turned it off keeps it off
+    try:
+        tm.run(observe(False))
+        assert not gc.isenabled()
+    finally:
+        gc.enable()

@@ -300,3 +300,23 @@ def test_node_records_are_read_only():
         node.params["c"] = 3.0  # type: ignore[index]
     with pytest.raises(AttributeError):
         tm.Leaf(1.0).name = "x"  # type: ignore[misc]
+
+
+def test_frozen_arrays_are_recorded_without_a_copy_and_writable_views_are_copied():
+    frozen = np.arange(4.0)
+    frozen.flags.writeable = False
+    base = np.arange(4.0)
+    view = base[1:]
+    view.flags.writeable = False  # read-only view of a writable base: still changeable via base
+
+    @tm.tapem
+    def leaves():
+        a = yield from tm.const(frozen)
+        b = yield from tm.const(view)
+        return a, b
+
+    (a, b), tape = tm.run(leaves()).unwrap()
+    assert np.shares_memory(tape.value(a), frozen)
+    assert not np.shares_memory(tape.value(b), base)
+    base[1] = 100.0
+    assert tape.value(b)[0] == 1.0

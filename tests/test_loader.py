@@ -128,11 +128,15 @@ def test_default_collate_scalars_dicts_and_named_tuples() -> None:
     assert d["x"].shape == (2, 3) and d["y"].tolist() == [1, 2]
 
 
-def test_default_collate_never_writes_to_samples() -> None:
+def test_default_collate_copies_into_a_frozen_batch() -> None:
     samples = [np.arange(3.0), np.arange(3.0) + 10]
     batch = default_collate(samples)
-    batch[:] = 0.0
-    assert samples[0].tolist() == [0.0, 1.0, 2.0]
+    assert not np.shares_memory(batch, samples[0])
+    assert not batch.flags.writeable  # a leaf records it without another copy
+    with pytest.raises(ValueError, match="read-only"):
+        batch[:] = 0.0
+    samples[0][0] = 99.0  # the samples stay the caller's to change
+    assert batch[0, 0] == 0.0
 
 
 def test_default_collate_errors_name_the_field_and_the_fix() -> None:

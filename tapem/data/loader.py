@@ -64,7 +64,9 @@ def _collate(samples: list[Any], where: str) -> Any:
                 f"({', '.join(str(s) for s in sorted(shapes))}); pad them to one shape or pass "
                 "collate=list"
             )
-        return np.stack(arrays)
+        batch = np.stack(arrays)
+        batch.flags.writeable = False  # frozen: a leaf can record it without copying
+        return batch
     if isinstance(first, tuple):
         if any(not isinstance(s, tuple) or len(s) != len(first) for s in samples):
             raise InvalidArgument(

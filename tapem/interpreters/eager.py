@@ -22,13 +22,28 @@ _VALUE = itemgetter(0)  # of a record
 _REQUIRES_GRAD = itemgetter(2)
 
 
-def leaf_value(request: Leaf) -> np.ndarray[Any, Any]:
-    """The interpreter's own copy of a leaf's value: the caller may change their array later.
+def frozen(array: np.ndarray[Any, Any]) -> bool:
+    """Whether nobody can write to ``array``: it, and every array it is a view of, is read-only.
 
-    (Tape values are handed out read-only by ``Tape.value``; marking the stored copy read-only
-    too would cost as much as the copy itself in per-sample losses.)
+    (Read-only memory that is not an ndarray, e.g. ``bytes``, counts as frozen too.)
     """
-    value: np.ndarray[Any, Any] = request[0].copy()
+    while isinstance(array, np.ndarray):
+        if array.flags.writeable:
+            return False
+        array = array.base  # type: ignore[assignment]
+    return array is None or isinstance(array, bytes)
+
+
+def leaf_value(request: Leaf) -> np.ndarray[Any, Any]:
+    """The value a leaf records: the caller's array itself when it is frozen (see
+    :func:`frozen`), otherwise a copy, so that changing the array later cannot change the tape.
+
+    Optimizers, gradients and ``DataLoader`` batches hand out frozen arrays, so a training loop
+    copies nothing.
+    """
+    value: np.ndarray[Any, Any] = request[0]
+    if value.flags.writeable or not frozen(value):
+        return value.copy()
     return value
 
 

@@ -96,6 +96,9 @@ class Optimizer(ABC):
     def step(self, params: Mapping[K, np.ndarray], grads: Mapping[Any, Any]) -> dict[K, np.ndarray]:
         """Apply one update: returns a new dict with a new array for every parameter in ``grads``.
 
+        The new arrays are read-only (nothing else holds them, so the next step's ``param``
+        leaves record them without copying; ``.copy()`` one to edit it).
+
         A parameter without a gradient (no entry, or ``None``) is returned as it was (the same
         object) and its state is left alone. A gradient for a key not in ``params`` is an
         :class:`~tapem.InvalidArgument` (it usually means the loss named a ``param`` differently
@@ -129,7 +132,11 @@ class Optimizer(ABC):
                 )
             new_p, state = self.update(p, g, self._state.get(key))
             # np.asarray: arithmetic on 0-d arrays gives numpy scalars; keep arrays throughout
-            new_params[key] = np.asarray(new_p, dtype=p.dtype)
+            new_value = np.asarray(new_p, dtype=p.dtype)
+            if np.may_share_memory(new_value, p):  # never freeze the caller's own memory
+                new_value = new_value.copy()
+            # read-only: nothing else holds it, so a tape can record it without copying
+            new_params[key] = _readonly(new_value)
             new_state[key] = {
                 k: _readonly(np.asarray(v)) if isinstance(v, np.ndarray | np.generic) else v
                 for k, v in state.items()
