@@ -27,11 +27,12 @@ def frozen(array: np.ndarray[Any, Any]) -> bool:
 
     (Read-only memory that is not an ndarray, e.g. ``bytes``, counts as frozen too.)
     """
-    while isinstance(array, np.ndarray):
-        if array.flags.writeable:
+    base: object = array
+    while isinstance(base, np.ndarray):
+        if base.flags.writeable:
             return False
-        array = array.base  # type: ignore[assignment]
-    return array is None or isinstance(array, bytes)
+        base = base.base
+    return base is None or isinstance(base, bytes)
 
 
 def leaf_value(request: Leaf) -> np.ndarray[Any, Any]:
