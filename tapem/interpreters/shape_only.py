@@ -19,8 +19,8 @@ __all__ = ["ShapeOnly"]
 class ShapeOnly:
     """Abstract evaluation: every node's value is a :class:`~tapem.ShapeDtype`, nothing else.
 
-    Each op's shape rule is called (for every op, elementwise ones included) and no forward
-    runs: there is no array arithmetic and leaf arrays are not copied, so a program with huge
+    Each op's shape rule decides its output (an elementwise op's rule is skipped only where it
+    would return its input: a unary op, or equal operands) and no forward runs: there is no array arithmetic and leaf arrays are not copied, so a program with huge
     arrays is checked in microseconds. Every error that the eager interpreter raises from a
     shape rule or from bad inputs (:class:`~tapem.ShapeMismatch`, :class:`~tapem.InvalidArgument`
     for a bad static parameter, :class:`~tapem.InvalidNodeId`, :class:`~tapem.InvalidRequest`)
@@ -71,16 +71,22 @@ class ShapeOnly:
             if len(inputs) == 1:
                 i = inputs[0].id
                 node = nodes[i]
-                aval = rule.shape(node[0], *args) if args else rule.shape(node[0])
+                if rule.elementwise:  # its rule is same_shape, which returns its input
+                    aval = node[0]
+                else:
+                    aval = rule.shape(node[0], *args) if args else rule.shape(node[0])
                 ids: tuple[int, ...] = (i,)
                 requires_grad = node[2]
             elif len(inputs) == 2:
                 i, j = inputs[0].id, inputs[1].id
                 node, other = nodes[i], nodes[j]
-                if args:
-                    aval = rule.shape(node[0], other[0], *args)
+                a, b = node[0], other[0]
+                if rule.elementwise and a.shape == b.shape and a.dtype == b.dtype:
+                    aval = a  # what its broadcasting rule returns for equal operands
+                elif args:
+                    aval = rule.shape(a, b, *args)
                 else:  # a plain call: cheaper than unpacking an empty tuple
-                    aval = rule.shape(node[0], other[0])
+                    aval = rule.shape(a, b)
                 ids = (i, j)
                 requires_grad = node[2] or other[2]
             else:
