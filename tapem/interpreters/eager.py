@@ -10,10 +10,9 @@ import numpy as np
 from tapem.backward import CotangentCheck, reverse
 from tapem.errors import InvalidNodeId, InvalidRequest, TapeError
 from tapem.handle import Handle
-from tapem.interpreters.protocol import Site
-from tapem.ops.opdef import OpDef
+from tapem.interpreters.recording import Recording
 from tapem.requests import Leaf, Op
-from tapem.tape import Record, Tape
+from tapem.tape import Tape
 
 __all__ = ["Eager", "check_inputs", "leaf_value"]
 
@@ -61,7 +60,7 @@ def check_inputs(request: Op, length: int) -> None:
             raise InvalidNodeId(h.id, length, request.name)
 
 
-class Eager:
+class Eager(Recording):
     """Evaluate each request with numpy as it arrives and append it to the tape.
 
     >>> import numpy as np
@@ -73,17 +72,6 @@ class Eager:
     >>> out, tape = tm.run(f(), interpreter=Eager()).unwrap()
     >>> assert np.allclose(tape.value(out), [3.0, 6.0])
     """
-
-    def __init__(self) -> None:
-        self._nodes: list[Record] = []
-        self._rules: list[OpDef] = []
-        self._rule_index: dict[OpDef, int] = {}
-
-    def begin(self, tape: Tape, site: Site) -> None:
-        # One shallow copy per run; the input tape stays as it was.
-        self._nodes = list(tape._nodes)
-        self._rules = list(tape._rules)
-        self._rule_index = {rule: k for k, rule in enumerate(self._rules)}
 
     def leaf(self, request: Leaf) -> Handle:
         value = leaf_value(request)
@@ -134,17 +122,8 @@ class Eager:
         except Exception:
             check_inputs(request, len(nodes))
             raise
-        index = self._rule_index.get(rule)
-        if index is None:
-            index = self._rule_index[rule] = len(self._rules)
-            self._rules.append(rule)
-        nodes.append((value, None, requires_grad, ids, index, args))
+        nodes.append((value, None, requires_grad, ids, self.rule_index(rule), args))
         return Handle(len(nodes) - 1, value)
-
-    def end(self) -> Tape:
-        tape = Tape._adopt(self._nodes, self._rules)
-        self._nodes, self._rules, self._rule_index = [], [], {}
-        return tape
 
     def backward(
         self, tape: Tape, out: int, seed: Any, check: CotangentCheck | None = None

@@ -24,9 +24,9 @@ from tapem.errors import InvalidArgument, ShapeMismatch, TapeError
 from tapem.handle import Handle
 from tapem.interpreters.eager import check_inputs, leaf_value
 from tapem.interpreters.protocol import Site
-from tapem.ops.opdef import OpDef
+from tapem.interpreters.recording import Recording
 from tapem.requests import Leaf, Op
-from tapem.tape import Record, Tape
+from tapem.tape import Tape
 
 __all__ = ["Forward", "Tangents"]
 
@@ -35,7 +35,7 @@ Tangents = Mapping[str | int, Any] | Sequence[Any]
 run creates its trainable leaves (``param``\\ s)."""
 
 
-class Forward:
+class Forward(Recording):
     """Evaluate each request on dual numbers: values with tangents, by the ops' JVP rules.
 
     ``tangents`` names the leaves that carry a tangent: a mapping from leaf name or node id to
@@ -63,16 +63,12 @@ class Forward:
             raise TypeError("Forward(tangents): give a mapping or a sequence of arrays")
         self._keyed: dict[str | int, Any] = dict(tangents) if isinstance(tangents, Mapping) else {}
         self._ordered: list[Any] = [] if isinstance(tangents, Mapping) else list(tangents)
-        self._nodes: list[Record] = []
-        self._rules: list[OpDef] = []
-        self._rule_index: dict[OpDef, int] = {}
+        super().__init__()
         self._used: set[str | int] = set()
         self._params = 0
 
     def begin(self, tape: Tape, site: Site) -> None:
-        self._nodes = list(tape._nodes)
-        self._rules = list(tape._rules)
-        self._rule_index = {rule: k for k, rule in enumerate(self._rules)}
+        super().begin(tape, site)
         self._used = set()
         self._params = 0
 
@@ -161,11 +157,7 @@ class Forward:
             if tangent.shape != out.shape or tangent.dtype != out.dtype:
                 tangent = fit(tangent, out)
             value = make(out, tangent)
-        index = self._rule_index.get(rule)
-        if index is None:
-            index = self._rule_index[rule] = len(self._rules)
-            self._rules.append(rule)
-        nodes.append((value, None, requires_grad, ids, index, args))
+        nodes.append((value, None, requires_grad, ids, self.rule_index(rule), args))
         return Handle(len(nodes) - 1, value)
 
     def end(self) -> Tape:
@@ -177,9 +169,7 @@ class Forward:
                 f"no such leaf ({self._params} trainable leaves); key tangents by leaf name, "
                 "node id, or give one per param in order"
             )
-        tape = Tape._adopt(self._nodes, self._rules)
-        self._nodes, self._rules, self._rule_index = [], [], {}
-        return tape
+        return super().end()
 
     def backward(
         self, tape: Tape, out: int, seed: Any, check: CotangentCheck | None = None

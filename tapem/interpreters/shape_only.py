@@ -8,20 +8,21 @@ from tapem.backward import CotangentCheck
 from tapem.errors import InvalidArgument, TapeError
 from tapem.handle import Handle
 from tapem.interpreters.eager import check_inputs
-from tapem.ops.opdef import OpDef, ShapeDtype
+from tapem.interpreters.recording import Recording
+from tapem.ops.opdef import ShapeDtype
 from tapem.requests import Leaf, Op
-from tapem.sites import Site
-from tapem.tape import Record, Tape
+from tapem.tape import Tape
 
 __all__ = ["ShapeOnly"]
 
 
-class ShapeOnly:
+class ShapeOnly(Recording):
     """Abstract evaluation: every node's value is a :class:`~tapem.ShapeDtype`, nothing else.
 
     Each op's shape rule decides its output (an elementwise op's rule is skipped only where it
-    would return its input: a unary op, or equal operands) and no forward runs: there is no array arithmetic and leaf arrays are not copied, so a program with huge
-    arrays is checked in microseconds. Every error that the eager interpreter raises from a
+    would return its input: a unary op, or equal operands) and no forward runs: there is no
+    array arithmetic and leaf arrays are not copied, so a program with huge arrays is checked
+    in microseconds. Every error that the eager interpreter raises from a
     shape rule or from bad inputs (:class:`~tapem.ShapeMismatch`, :class:`~tapem.InvalidArgument`
     for a bad static parameter, :class:`~tapem.InvalidNodeId`, :class:`~tapem.InvalidRequest`)
     is raised at the same request with the same type; otherwise the nodes get the shapes and
@@ -46,16 +47,6 @@ class ShapeOnly:
     >>> assert tape.node(2).shape == (100_000,) and out.shape == ()
     >>> assert isinstance(tape.node(out).value, tm.ShapeDtype)
     """
-
-    def __init__(self) -> None:
-        self._nodes: list[Record] = []
-        self._rules: list[OpDef] = []
-        self._rule_index: dict[OpDef, int] = {}
-
-    def begin(self, tape: Tape, site: Site) -> None:
-        self._nodes = list(tape._nodes)
-        self._rules = list(tape._rules)
-        self._rule_index = {rule: k for k, rule in enumerate(self._rules)}
 
     def leaf(self, request: Leaf) -> Handle:
         value = request.value
@@ -99,17 +90,8 @@ class ShapeOnly:
         except Exception:  # not handles, or ids off this tape: the same errors as eager
             check_inputs(request, len(nodes))
             raise
-        index = self._rule_index.get(rule)
-        if index is None:
-            index = self._rule_index[rule] = len(self._rules)
-            self._rules.append(rule)
-        nodes.append((aval, None, requires_grad, ids, index, args))
+        nodes.append((aval, None, requires_grad, ids, self.rule_index(rule), args))
         return Handle(len(nodes) - 1, aval)
-
-    def end(self) -> Tape:
-        tape = Tape._adopt(self._nodes, self._rules)
-        self._nodes, self._rules, self._rule_index = [], [], {}
-        return tape
 
     def backward(
         self, tape: Tape, out: int, seed: Any, check: CotangentCheck | None = None
