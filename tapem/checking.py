@@ -59,6 +59,17 @@ class RuleCheck:
         )
 
 
+def as_float64(xs: Arrays) -> list[Any]:
+    """The floating inputs in float64 (finite differences need it); others unchanged."""
+    return [np.asarray(x, dtype=np.float64) if np.asarray(x).dtype.kind == "f" else x for x in xs]
+
+
+def checked_inputs(rule: OpDef, xs: Arrays, inputs: Sequence[int] | None) -> list[int]:
+    """The differentiable inputs to check: all of them, or those listed in ``inputs``."""
+    idx = differentiable_inputs(rule, xs)
+    return idx if inputs is None else [i for i in idx if i in inputs]
+
+
 def differentiable_inputs(rule: OpDef, xs: Arrays) -> list[int]:
     """Indices of the inputs that have a VJP rule and a floating dtype."""
     indices = []
@@ -109,11 +120,9 @@ def check_vjp(
     ``inputs`` restricts the check to those input indices (default: every differentiable one).
     """
     rng = np.random.default_rng(seed)
-    xs = [np.asarray(x, dtype=np.float64) if np.asarray(x).dtype.kind == "f" else x for x in xs]
+    xs = as_float64(xs)
     out = rule.forward(*xs, *args)
-    idx = differentiable_inputs(rule, xs)
-    if inputs is not None:
-        idx = [i for i in idx if i in inputs]
+    idx = checked_inputs(rule, xs, inputs)
     vs = {i: _random_like(rng, xs[i]) for i in idx}
     u = _random_like(rng, out)
     expected = float(np.sum(u * numerical_jvp(rule, xs, args, vs, eps)))
@@ -138,7 +147,7 @@ def check_jvp(
 ) -> RuleCheck:
     """Compare ``J v`` from the JVP rules with central differences (reduced by a random ``u``)."""
     rng = np.random.default_rng(seed)
-    xs = [np.asarray(x, dtype=np.float64) if np.asarray(x).dtype.kind == "f" else x for x in xs]
+    xs = as_float64(xs)
     out = rule.forward(*xs, *args)
     idx = [i for i in differentiable_inputs(rule, xs) if rule.jvp[i] is not None]
     vs = {i: _random_like(rng, xs[i]) for i in idx}

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from tapem.backward import unbroadcast
-from tapem.checking import RuleCheck, check_vjp, differentiable_inputs
+from tapem.checking import RuleCheck, as_float64, check_vjp, checked_inputs
 from tapem.dual.core import Dual
 from tapem.errors import SourceLocation
 from tapem.ops.opdef import OpDef
@@ -35,15 +35,6 @@ from tapem.tape import Tape
 __all__ = ["Culprit", "check_hvp", "find_wrong_rule", "is_smooth"]
 
 Arrays = Sequence[Any]
-
-
-def _float64(xs: Arrays) -> list[Any]:
-    return [np.asarray(x, dtype=np.float64) if np.asarray(x).dtype.kind == "f" else x for x in xs]
-
-
-def _inputs(rule: OpDef, xs: Arrays, inputs: Sequence[int] | None) -> list[int]:
-    idx = differentiable_inputs(rule, xs)
-    return idx if inputs is None else [i for i in idx if i in inputs]
 
 
 def check_hvp(
@@ -63,8 +54,8 @@ def check_hvp(
     ``actual`` are ``<w, H v>`` for a random ``w``; ``ok`` requires elementwise agreement.
     """
     rng = np.random.default_rng(seed)
-    xs = _float64(xs)
-    idx = _inputs(rule, xs, inputs)
+    xs = as_float64(xs)
+    idx = checked_inputs(rule, xs, inputs)
     out = rule.forward(*xs, *args)
     u = np.asarray(rng.standard_normal(np.shape(out)))
     vs = {i: np.asarray(rng.standard_normal(np.shape(xs[i]))) for i in idx}
@@ -122,8 +113,8 @@ def is_smooth(
     proportion to the step; at a kink it does not. This compares the gap at two steps.
     """
     rng = np.random.default_rng(seed + 1)
-    xs = _float64(xs)
-    idx = _inputs(rule, xs, inputs)
+    xs = as_float64(xs)
+    idx = checked_inputs(rule, xs, inputs)
     vs = {i: rng.standard_normal(np.shape(xs[i])) for i in idx}
     u = rng.standard_normal(np.shape(rule.forward(*xs, *args)))
 
@@ -175,7 +166,7 @@ def find_wrong_rule(
             continue
         inputs = [k for k, p in enumerate(record[3]) if nodes[p][2]]
         xs, args = [nodes[p][0] for p in record[3]], record[5]
-        if not _inputs(rule, _float64(xs), inputs):
+        if not checked_inputs(rule, as_float64(xs), inputs):
             continue
         try:
             if order == 1:
