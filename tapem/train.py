@@ -78,6 +78,7 @@ class History:
 
             matplotlib.use("Agg")
             import matplotlib.pyplot as plt
+            from matplotlib.ticker import MaxNLocator
         except ImportError as error:
             raise ImportError('History.plot needs matplotlib: pip install "tapem[plot]"') from error
         panels = 2 if self.metrics else 1
@@ -88,6 +89,7 @@ class History:
         if self.eval_loss:
             ax.plot(epochs, self.eval_loss, label="eval loss", marker=".")
         ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_ylabel("loss")
         ax.set_yscale("log" if min(self.train_loss, default=1.0) > 0 else "linear")
         ax.legend()
@@ -97,6 +99,8 @@ class History:
             for name, values in self.metrics.items():
                 ax.plot(epochs, values, label=name, marker=".")
             ax.set_xlabel("epoch")
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+            ax.set_ylabel("on the evaluation data")
             ax.legend()
             ax.grid(alpha=0.3)
         fig.suptitle(title)
