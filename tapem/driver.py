@@ -23,7 +23,7 @@ from tapem.requests import Leaf, Op
 from tapem.sites import Site, location_from_traceback
 from tapem.tape import Tape
 
-__all__ = ["evaluate", "execute", "run"]
+__all__ = ["evaluate", "execute", "run", "run_or_raise"]
 
 T = TypeVar("T")
 
@@ -118,6 +118,17 @@ def run(
     >>> assert np.allclose(tape.value(out), [2.0, 4.0])
     """
     return drive(program, interpreter if interpreter is not None else Eager(), tape or Tape())
+
+
+def run_or_raise(
+    program: Program[T], tape: Tape | None = None, *, interpreter: Interpreter | None = None
+) -> tuple[T, Tape]:
+    """Like :func:`run`, but returns ``(value, new_tape)`` and raises the
+    :class:`~tapem.TapeError` instead of returning ``Failure`` (for the convenience functions)."""
+    result = run(program, tape, interpreter=interpreter)
+    if isinstance(result, Failure):
+        raise result.failure()
+    return result.unwrap()
 
 
 def evaluate(

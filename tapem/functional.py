@@ -6,8 +6,8 @@ from typing import Any
 
 import numpy as np
 
-from tapem.driver import run
-from tapem.errors import InvalidArgument, NotScalar, TapeError
+from tapem.driver import run_or_raise
+from tapem.errors import InvalidArgument, NotScalar
 from tapem.handle import Handle
 from tapem.interpreters.eager import Eager
 from tapem.interpreters.protocol import Interpreter
@@ -17,10 +17,6 @@ from tapem.tape import Tape, readonly
 __all__ = ["grad", "value_and_grad", "value_of"]
 
 Grads = dict[str | int, Any]
-
-
-def _raise(error: TapeError) -> Any:
-    raise error
 
 
 def param_keys(tape: Tape) -> dict[int, str | int]:
@@ -62,7 +58,7 @@ def value_and_grad(
     >>> assert float(value) == 5.0 and np.allclose(grads["w"], [2.0, -4.0])
     """
     interp = interpreter if interpreter is not None else Eager()
-    out, tape = run(program, interpreter=interp).alt(_raise).unwrap()
+    out, tape = run_or_raise(program, interpreter=interp)
     if not isinstance(out, Handle):
         raise TypeError(
             f"value_and_grad needs a program that returns the handle of a scalar node; "
@@ -100,7 +96,7 @@ def value_of(program: Program[Any], *, interpreter: Interpreter | None = None) -
     ...     return (yield X * 2.0)
     >>> assert np.array_equal(tm.value_of(double(np.arange(3.0))), [0.0, 2.0, 4.0])
     """
-    out, tape = run(program, interpreter=interpreter).alt(_raise).unwrap()
+    out, tape = run_or_raise(program, interpreter=interpreter)
     return _values(out, tape)
 
 

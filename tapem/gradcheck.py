@@ -33,9 +33,9 @@ import numpy as np
 
 from tapem.backward import reverse
 from tapem.checking_higher import Culprit, find_wrong_rule
-from tapem.driver import run
+from tapem.driver import run_or_raise
 from tapem.dual.core import Dual
-from tapem.errors import InvalidArgument, NotScalar, SourceLocation, TapeError
+from tapem.errors import InvalidArgument, NotScalar, SourceLocation
 from tapem.functional import param_keys
 from tapem.handle import Handle
 from tapem.higher import lift
@@ -165,12 +165,8 @@ class _Probe(Wrapper):
         return handle
 
 
-def _raise(error: TapeError) -> Any:
-    raise error
-
-
 def _run(program: Program[Any], interpreter: Interpreter) -> tuple[int, Tape]:
-    out, tape = run(program, interpreter=interpreter).alt(_raise).unwrap()
+    out, tape = run_or_raise(program, interpreter=interpreter)
     if not isinstance(out, Handle):
         raise TypeError(
             "check_grads needs a program returning a scalar node's handle, "

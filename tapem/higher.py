@@ -30,9 +30,9 @@ from typing import Any
 import numpy as np
 
 from tapem.backward import reverse
-from tapem.driver import run
+from tapem.driver import run_or_raise
 from tapem.dual.core import Dual
-from tapem.errors import InvalidArgument, NotScalar, ShapeMismatch, TapeError
+from tapem.errors import InvalidArgument, NotScalar, ShapeMismatch
 from tapem.handle import Handle
 from tapem.interpreters.eager import Eager
 from tapem.interpreters.forward import Forward
@@ -81,12 +81,8 @@ def lift(f: Function, primals: Sequence[Any]) -> Program[Any]:
     return _apply(f, _primals(primals))
 
 
-def _raise(error: TapeError) -> Any:
-    raise error
-
-
 def _run(f: Function, primals: tuple[Array, ...], interpreter: Interpreter) -> tuple[int, Tape]:
-    out, tape = run(_apply(f, primals), interpreter=interpreter).alt(_raise).unwrap()
+    out, tape = run_or_raise(_apply(f, primals), interpreter=interpreter)
     if not isinstance(out, Handle):
         raise TypeError(
             f"{getattr(f, '__name__', f)!r} must return the handle of a node, "

@@ -36,10 +36,8 @@ from typing import Any
 import numpy as np
 
 from tapem.checkpoint import save_params
-from tapem.driver import run
-from tapem.errors import InvalidArgument, NonFinite, TapeError
-from tapem.functional import value_and_grad
-from tapem.handle import Handle
+from tapem.errors import InvalidArgument, NonFinite
+from tapem.functional import value_and_grad, value_of
 from tapem.optim.optimizer import Optimizer
 from tapem.program import Program
 
@@ -144,18 +142,12 @@ def _evaluate(
     loss_sum, count = 0.0, 0
     for batch in data:
         n = _batch_size(batch)
-        out, tape = run(loss_fn(params, batch)).alt(_reraise).unwrap()
-        assert isinstance(out, Handle)
-        loss_sum += float(tape.value(out)) * n
+        loss_sum += float(value_of(loss_fn(params, batch))) * n
         for name, metric in metrics.items():
             totals[name] += float(metric(params, batch)) * n
         count += n
     count = max(count, 1)
     return loss_sum / count, {name: total / count for name, total in totals.items()}
-
-
-def _reraise(error: TapeError) -> Any:
-    raise error
 
 
 def fit(
