@@ -26,7 +26,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from workloads import CHAIN_OPS_PER_STEP, chain, mlp_data, mlp_loss
+from workloads import CHAIN_OPS_PER_STEP, chain, chain_steps, mlp_data, mlp_loss
 
 import tapem as tm
 from tapem import ops
@@ -56,17 +56,6 @@ def mlp_functional(*args: Any) -> tm.Gen[tm.Handle]:
     h2 = yield ops.tanh((yield ops.linear(W2, b2, h1)))
     logits = yield ops.linear(W3, b3, h2)
     return (yield ops.cross_entropy(logits, Y))
-
-
-@tm.tapem
-def chain_functional(x: tm.Handle, steps: int) -> tm.Gen[tm.Handle]:
-    for _ in range(steps):
-        s = yield ops.sin(x)
-        a = yield s * 0.9
-        b = yield x * 0.1
-        c = yield b * x
-        x = yield a + c
-    return x
 
 
 def row(name: str, program: Any, tangents: dict[str, Array], f: Any, xs: Any, repeat: int) -> None:
@@ -110,7 +99,7 @@ def main() -> None:
         f"op chain, {steps * CHAIN_OPS_PER_STEP} scalar ops",
         chain(0.3, steps),
         {"x": np.array(1.0)},
-        lambda x: chain_functional(x, steps),
+        lambda x: chain_steps(x, steps),
         (np.array(0.3),),
         repeat=5,
     )

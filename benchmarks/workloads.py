@@ -21,8 +21,8 @@ CHAIN_OPS_PER_STEP = 5
 
 
 @tm.tapem
-def chain(x0: float, steps: int) -> tm.Gen[tm.Handle]:
-    x = yield from tm.param(np.array(x0), name="x")
+def chain_steps(x: tm.Handle, steps: int) -> tm.Gen[tm.Handle]:
+    """``steps`` steps of the chain from the handle ``x`` (also usable as a functional ``f``)."""
     for _ in range(steps):
         s = yield ops.sin(x)
         a = yield s * 0.9
@@ -30,6 +30,12 @@ def chain(x0: float, steps: int) -> tm.Gen[tm.Handle]:
         c = yield b * x
         x = yield a + c
     return x
+
+
+@tm.tapem
+def chain(x0: float, steps: int) -> tm.Gen[tm.Handle]:
+    x = yield from tm.param(np.array(x0), name="x")
+    return (yield from chain_steps(x, steps))
 
 
 def chain_numpy(x0: float, steps: int) -> tuple[float, float]:

@@ -179,12 +179,18 @@ def _conv_dk(g: Any, out: Any, k: Any, b: Any, x: Any, stride: Any, padding: Any
     return np.reshape(dk, np.shape(k))
 
 
+def _scatter(k: Any, yb: Any, geo: Any) -> Any:
+    """The adjoint of ``_conv_linear``'s column product: ``k``-weighted windows of the batched
+    ``yb`` added back onto the input grid (conv's input gradient, conv_transpose's forward)."""
+    dcols = np.matmul(np.swapaxes(_matrix(k), 0, 1), _per_channel(yb))
+    return _uncolumns(dcols, np.shape(k)[1], geo)
+
+
 def _conv_dx(g: Any, out: Any, k: Any, b: Any, x: Any, stride: Any, padding: Any) -> Any:
     nd = np.ndim(k) - 2
     gb, single = _batch(g, nd)
     geo = _conv_geometry(np.shape(k), np.shape(x)[-nd - 1 :], stride, padding)
-    dcols = np.matmul(np.swapaxes(_matrix(k), 0, 1), _per_channel(gb))
-    return _unbatch(_uncolumns(dcols, np.shape(k)[1], geo), single)
+    return _unbatch(_scatter(k, gb, geo), single)
 
 
 # --- conv_transpose: k [in_c, out_c, *kernel] --------------------------------------------------
@@ -202,8 +208,7 @@ def _conv_transpose_linear(k: Any, x: Any, stride: Any, padding: Any) -> Any:
     nd = np.ndim(k) - 2
     xb, single = _batch(x, nd)
     geo = _transpose_geometry(np.shape(k), np.shape(xb), stride, padding)
-    dcols = np.matmul(np.swapaxes(_matrix(k), 0, 1), _per_channel(xb))
-    return _unbatch(_uncolumns(dcols, np.shape(k)[1], geo), single)
+    return _unbatch(_scatter(k, xb, geo), single)
 
 
 def _conv_transpose(k: Any, b: Any, x: Any, stride: Any, padding: Any) -> Any:
