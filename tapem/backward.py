@@ -118,6 +118,7 @@ def _reverse(tape: Tape, out: int, seed: Any, check: CotangentCheck | None) -> l
             elif (
                 owned[p]
                 and prev.__class__ is np.ndarray
+                and prev.size > 1  # numpy's in-place add of one element costs 2.5x a new one
                 and (ct.__class__ is np.ndarray or isinstance(ct, np.generic))
             ):
                 prev += ct  # in place only for plain cotangents: a dual needs a new buffer

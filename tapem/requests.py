@@ -47,10 +47,12 @@ class Leaf(tuple):  # type: ignore[type-arg]
     __hash__ = object.__hash__
 
     def __new__(cls, value: Any, name: str | None = None, requires_grad: bool = True) -> Leaf:
-        array = np.asarray(value)
-        if requires_grad and array.dtype.kind in "biu":
-            array = array.astype(np.float64)
-        return tuple.__new__(cls, (array, name, bool(requires_grad)))
+        array = value if value.__class__ is np.ndarray else np.asarray(value)
+        if requires_grad:
+            if array.dtype.kind in "biu":
+                array = array.astype(np.float64)
+            return tuple.__new__(cls, (array, name, True))
+        return tuple.__new__(cls, (array, name, False))
 
     @property
     def value(self) -> np.ndarray[Any, Any]:

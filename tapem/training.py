@@ -44,16 +44,19 @@ LossOf = Callable[[X], Subprogram[Handle]]
 the handle of a scalar node."""
 
 
-@tapem
 def param(value: Any, name: str | None = None) -> Gen[Handle]:
-    """A trainable leaf (``requires_grad=True``): a parameter of the loss."""
-    return (yield Leaf(value, name=name, requires_grad=True))
+    """A trainable leaf (``requires_grad=True``): a parameter of the loss.
+
+    Like :func:`const`, a plain generator (run it with ``yield from``), not a re-runnable
+    :class:`~tapem.Program`: per-sample losses make two of these per sample, and a generator is
+    the cheapest thing ``yield from`` can run.
+    """
+    return (yield Leaf(value, name, True))
 
 
-@tapem
 def const(value: Any, name: str | None = None) -> Gen[Handle]:
     """A data leaf (``requires_grad=False``): inputs, labels, masks, frozen tensors."""
-    return (yield Leaf(value, name=name, requires_grad=False))
+    return (yield Leaf(value, name, False))
 
 
 @tapem

@@ -122,7 +122,10 @@ class Eager(Recording):
         except Exception:
             check_inputs(request, len(nodes))
             raise
-        nodes.append((value, None, requires_grad, ids, self.rule_index(rule), args))
+        index = self._rule_ids.get(rule)
+        if index is None:
+            index = self.rule_index(rule)
+        nodes.append((value, None, requires_grad, ids, index, args))
         return Handle(len(nodes) - 1, value)
 
     def backward(

@@ -60,6 +60,10 @@ VjpFn: TypeAlias = Callable[..., Any]
 JvpFn: TypeAlias = Callable[..., Any]
 
 
+_DTYPE_CLASSES: set[type] = set()
+"""The classes of the ``np.dtype`` instances seen so far (numpy has one per kind of dtype)."""
+
+
 class ShapeDtype:
     """An abstract value: a shape and a dtype, no data (what shape rules compute)."""
 
@@ -67,9 +71,14 @@ class ShapeDtype:
 
     def __init__(self, shape: Sequence[int], dtype: Any) -> None:
         self.shape: tuple[int, ...] = (
-            shape if type(shape) is tuple else tuple(int(d) for d in shape)
+            shape if shape.__class__ is tuple else tuple(int(d) for d in shape)
         )
-        self.dtype: np.dtype[Any] = dtype if isinstance(dtype, np.dtype) else np.dtype(dtype)
+        if dtype.__class__ not in _DTYPE_CLASSES:  # shape rules run per op: skip isinstance
+            if isinstance(dtype, np.dtype):
+                _DTYPE_CLASSES.add(dtype.__class__)
+            else:
+                dtype = np.dtype(dtype)
+        self.dtype: np.dtype[Any] = dtype
 
     @property
     def ndim(self) -> int:
