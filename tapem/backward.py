@@ -29,7 +29,7 @@ from returns.result import Failure, Result, Success
 
 from tapem import collector
 from tapem.errors import InvalidArgument, NotScalar, TapeError
-from tapem.ops.opdef import ShapeDtype
+from tapem.ops.opdef import ShapeDtype, pass_through
 from tapem.tape import NodeRef, Record, Tape, node_id, readonly
 
 __all__ = ["CotangentCheck", "backward", "backward_scalar", "reverse", "unbroadcast"]
@@ -70,45 +70,49 @@ def reverse(tape: Tape, out: int, seed: Any, check: CotangentCheck | None = None
 
 
 def _reverse(tape: Tape, out: int, seed: Any, check: CotangentCheck | None) -> list[Any]:
-    nodes, rules = tape._nodes, tape._rules
+    nodes = tape._nodes
+    vjps = [rule.vjp for rule in tape._rules]
     grads: list[Any] = [None] * (out + 1)
     owned = [False] * (out + 1)  # grads[p] is a buffer we made, safe to add into in place
     grads[out] = seed
+    ndarray, generic = np.ndarray, np.generic
     for i in range(out, -1, -1):
         g = grads[i]
         if g is None:
             continue
-        node = nodes[i]
-        index = node[4]
-        if index is None or not node[2]:
+        value, _, requires_grad, parents, index, args = nodes[i]
+        if index is None or not requires_grad:
             continue
-        value, parents, args = node[0], node[3], node[5]
-        if len(parents) == 1:
-            parent_nodes: Sequence[Record] = (nodes[parents[0]],)
-            xs: Sequence[Any] = (parent_nodes[0][0],)
-        elif len(parents) == 2:
-            parent_nodes = (nodes[parents[0]], nodes[parents[1]])
-            xs = (parent_nodes[0][0], parent_nodes[1][0])
+        n = len(parents)
+        if n == 2:
+            parent_nodes: Sequence[Record] = (nodes[parents[0]], nodes[parents[1]])
+            call = (g, value, parent_nodes[0][0], parent_nodes[1][0], *args)
+        elif n == 1:
+            parent_nodes = (nodes[parents[0]],)
+            call = (g, value, parent_nodes[0][0], *args)
+        elif n == 3:
+            parent_nodes = (nodes[parents[0]], nodes[parents[1]], nodes[parents[2]])
+            call = (g, value, parent_nodes[0][0], parent_nodes[1][0], parent_nodes[2][0], *args)
         else:
-            parent_nodes = list(map(nodes.__getitem__, parents))
-            xs = list(map(_VALUE, parent_nodes))
-        vjp = rules[index].vjp
-        for k, p in enumerate(parents):
-            parent = parent_nodes[k]
-            if not parent[2]:
+            parent_nodes = tuple(map(nodes.__getitem__, parents))
+            call = (g, value, *map(_VALUE, parent_nodes), *args)
+        # not strict: a variadic op's rules (``Variadic``) serve any number of inputs
+        for p, parent, vjp in zip(parents, parent_nodes, vjps[index], strict=False):
+            if vjp is None or not parent[2]:
                 continue
-            vjp_k = vjp[k]
-            if vjp_k is None:
-                continue
-            ct = vjp_k(g, value, *xs, *args)
+            ct = g if vjp is pass_through else vjp(*call)
             like = parent[0]
             cls = ct.__class__
             # Two numpy scalars of one type agree in shape and dtype; anything else (arrays,
             # dual numbers) is checked.
-            if cls is not like.__class__ or (
-                (cls is np.ndarray or not isinstance(ct, np.generic))
-                and (ct.shape != like.shape or ct.dtype != like.dtype)
-            ):
+            if cls is ndarray:
+                if (
+                    like.__class__ is not ndarray
+                    or ct.shape != like.shape
+                    or ct.dtype != like.dtype
+                ):
+                    ct = unbroadcast(ct, like)
+            elif cls is not like.__class__ or not isinstance(ct, generic):
                 ct = unbroadcast(ct, like)
             if check is not None:
                 check(i, p, ct)
@@ -117,9 +121,9 @@ def _reverse(tape: Tape, out: int, seed: Any, check: CotangentCheck | None) -> l
                 grads[p] = ct
             elif (
                 owned[p]
-                and prev.__class__ is np.ndarray
+                and prev.__class__ is ndarray
                 and prev.size > 1  # numpy's in-place add of one element costs 2.5x a new one
-                and (ct.__class__ is np.ndarray or isinstance(ct, np.generic))
+                and (ct.__class__ is ndarray or isinstance(ct, generic))
             ):
                 prev += ct  # in place only for plain cotangents: a dual needs a new buffer
             else:

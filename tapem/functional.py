@@ -23,18 +23,20 @@ def param_keys(tape: Tape) -> dict[int, str | int]:
     """The key of each trainable leaf: its name, or its node id if it has none."""
     keys: dict[int, str | int] = {}
     seen: dict[str, int] = {}
-    for i, (_, name, requires_grad, _, rule, _) in enumerate(tape._nodes):
-        if rule is None and requires_grad:
-            if name is None:
-                keys[i] = i
-                continue
-            if name in seen:
-                raise InvalidArgument(
-                    f"two trainable leaves are named {name!r} (nodes {seen[name]} and "
-                    f"{i}); give each param a distinct name so its gradient can be keyed by it"
-                )
-            seen[name] = i
-            keys[i] = name
+    nodes = tape._nodes
+    trainable = [i for i, node in enumerate(nodes) if node[4] is None and node[2]]  # leaves
+    for i in trainable:
+        name = nodes[i][1]
+        if name is None:
+            keys[i] = i
+            continue
+        if name in seen:
+            raise InvalidArgument(
+                f"two trainable leaves are named {name!r} (nodes {seen[name]} and "
+                f"{i}); give each param a distinct name so its gradient can be keyed by it"
+            )
+        seen[name] = i
+        keys[i] = name
     return keys
 
 

@@ -21,11 +21,13 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
+import numpy as np
+
 from tapem.errors import EmptyDataset, ShapeMismatch
 from tapem.handle import Handle
 from tapem.ops.elementwise import add, scale
 from tapem.program import Gen, Subprogram, tapem
-from tapem.requests import Leaf
+from tapem.requests import Leaf, make_op
 
 __all__ = [
     "const",
@@ -38,6 +40,8 @@ __all__ = [
 
 A = TypeVar("A")
 X = TypeVar("X")
+
+_new = tuple.__new__
 
 LossOf = Callable[[X], Subprogram[Handle]]
 """A per-sample loss: called with one sample, returns a program (or generator) whose result is
@@ -56,7 +60,9 @@ def param(value: Any, name: str | None = None) -> Gen[Handle]:
 
 def const(value: Any, name: str | None = None) -> Gen[Handle]:
     """A data leaf (``requires_grad=False``): inputs, labels, masks, frozen tensors."""
-    return (yield Leaf(value, name, False))
+    if value.__class__ is not np.ndarray:  # what Leaf(value, name, False) does, minus a call
+        value = np.asarray(value)
+    return (yield _new(Leaf, (value, name, False)))
 
 
 @tapem
@@ -99,8 +105,10 @@ def mean_scalar_over(
     first = _scalar_loss((yield from loss_of(samples[0])), tag)
 
     def step(acc: Handle, x: X) -> Gen[Handle]:
-        loss = _scalar_loss((yield from loss_of(x)), tag)
-        return (yield add(acc, loss))
+        loss = yield from loss_of(x)
+        if loss.__class__ is not Handle or loss._aval.shape != ():  # the check, inlined
+            loss = _scalar_loss(loss, tag)
+        return (yield make_op(add, (acc, loss), ()))
 
     total = yield from fold_m(step, first, samples[1:])
     inv = 1.0 / len(samples)

@@ -74,47 +74,59 @@ class Eager(Recording):
     """
 
     def leaf(self, request: Leaf) -> Handle:
-        value = leaf_value(request)
+        value = request[0]
+        if value.flags.writeable or not frozen(value):  # as leaf_value, inlined: per sample
+            value = value.copy()
         nodes = self._nodes
         nodes.append((value, request[1], request[2], (), None, ()))
         return Handle(len(nodes) - 1, value)
 
     def op(self, request: Op) -> Handle:
-        # The hot loop of every eager run: unary and binary ops take a path without lists.
+        # The hot loop of every eager run: ops of one, two and three inputs take a path
+        # without lists or star-unpacking.
         rule, inputs, args = request
         nodes = self._nodes
-        shape = rule.shape
+        n = len(inputs)
         try:
-            if len(inputs) == 1:
+            if n == 2:
+                i, j = inputs[0].id, inputs[1].id
+                node, other = nodes[i], nodes[j]
+                a, b = node[0], other[0]
+                if args:
+                    if not rule.elementwise or a.shape != b.shape:
+                        rule.shape(a, b, *args)
+                    value = rule.forward(a, b, *args)
+                else:
+                    if not rule.elementwise or a.shape != b.shape:
+                        rule.shape(a, b)
+                    value = rule.forward(a, b)
+                ids: tuple[int, ...] = (i, j)
+                requires_grad = node[2] or other[2]
+            elif n == 1:
                 i = inputs[0].id
                 node = nodes[i]
                 x = node[0]
                 requires_grad = node[2]
                 if not rule.elementwise:
-                    shape(x, *args)
+                    rule.shape(x, *args)
                 value = rule.forward(x, *args)
-                ids: tuple[int, ...] = (i,)
-            elif len(inputs) == 2:
-                i, j = inputs[0].id, inputs[1].id
-                node, other = nodes[i], nodes[j]
-                a, b = node[0], other[0]
-                if not rule.elementwise or a.shape != b.shape:
-                    shape(a, b, *args)
-                value = rule.forward(a, b, *args)
-                ids = (i, j)
-                requires_grad = node[2] or other[2]
-            elif len(inputs) == 3:  # linear, layer_norm, conv, ...
+                ids = (i,)
+            elif n == 3:  # linear, layer_norm, conv, ...
                 ids = (inputs[0].id, inputs[1].id, inputs[2].id)
                 n0, n1, n2 = nodes[ids[0]], nodes[ids[1]], nodes[ids[2]]
                 a, b, c = n0[0], n1[0], n2[0]
-                shape(a, b, c, *args)
-                value = rule.forward(a, b, c, *args)
+                if args:
+                    rule.shape(a, b, c, *args)
+                    value = rule.forward(a, b, c, *args)
+                else:
+                    rule.shape(a, b, c)
+                    value = rule.forward(a, b, c)
                 requires_grad = n0[2] or n1[2] or n2[2]
             else:
                 ids = tuple(map(_ID, inputs))
                 parents = list(map(nodes.__getitem__, ids))
                 xs = list(map(_VALUE, parents))
-                shape(*xs, *args)
+                rule.shape(*xs, *args)
                 value = rule.forward(*xs, *args)
                 requires_grad = any(map(_REQUIRES_GRAD, parents))
         except TapeError:

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from tapem.errors import DomainError
-from tapem.ops.opdef import OpDef, binary_shape, same_shape
+from tapem.ops.opdef import OpDef, binary_shape, pass_through, same_shape
 
 __all__ = [
     "abs",
@@ -98,10 +98,10 @@ def _safe_log_deriv(x: Any, eps: float) -> Any:
 # --- arithmetic ----------------------------------------------------------------------------------
 
 add = OpDef("add", inputs=("a", "b"), forward=operator.add, shape=binary_shape("add"),
-            vjp=(lambda g, out, a, b: g, lambda g, out, a, b: g),
+            vjp=(pass_through, pass_through),
             jvp=(lambda t, out, a, b: t, lambda t, out, a, b: t))
 sub = OpDef("sub", inputs=("a", "b"), forward=operator.sub, shape=binary_shape("sub"),
-            vjp=(lambda g, out, a, b: g, lambda g, out, a, b: -g),
+            vjp=(pass_through, lambda g, out, a, b: -g),
             jvp=(lambda t, out, a, b: t, lambda t, out, a, b: -t))
 mul = OpDef("mul", inputs=("a", "b"), forward=operator.mul, shape=binary_shape("mul"),
             vjp=(lambda g, out, a, b: g * b, lambda g, out, a, b: g * a),
@@ -116,7 +116,7 @@ scale = OpDef("scale", params=("c",), forward=lambda x, c: x * c, shape=same_sha
               vjp=(lambda g, out, x, c: g * c,),
               jvp=(lambda t, out, x, c: t * c,))
 shift = OpDef("shift", params=("c",), forward=lambda x, c: x + c, shape=same_shape,
-              vjp=(lambda g, out, x, c: g,),
+              vjp=(pass_through,),
               jvp=(lambda t, out, x, c: t,))
 rsub = OpDef("rsub", params=("c",), forward=lambda x, c: c - x, shape=same_shape,
              vjp=(lambda g, out, x, c: -g,),

@@ -22,7 +22,9 @@ def _mse_shape(yhat: Any, t: Any) -> ShapeDtype:
 
 
 def _mse(yhat: Any, t: Any) -> Any:
-    d = (yhat - t).ravel()
+    d = yhat - t
+    if d.ndim != 1:
+        d = d.ravel()
     # one BLAS call (np.mean costs several times more here), as a method: no function dispatch
     return (d.dot(d) if d.__class__ is np.ndarray else np.dot(d, d)) / d.size
 
