@@ -96,20 +96,20 @@ def _reverse(tape: Tape, out: int, seed: Any, check: CotangentCheck | None) -> l
         else:
             parent_nodes = tuple(map(nodes.__getitem__, parents))
             call = (g, value, *map(_VALUE, parent_nodes), *args)
-        # not strict: a variadic op's rules (``Variadic``) serve any number of inputs
-        for p, parent, vjp in zip(parents, parent_nodes, vjps[index], strict=False):
+        # zip's `strict` would cost a tenth of the loop, and a variadic op's rules (``Variadic``)
+        # serve any number of inputs: ``parents`` sets the length
+        for p, parent, vjp in zip(parents, parent_nodes, vjps[index]):  # noqa: B905
             if vjp is None or not parent[2]:
                 continue
             ct = g if vjp is pass_through else vjp(*call)
             like = parent[0]
             cls = ct.__class__
-            # Two numpy scalars of one type agree in shape and dtype; anything else (arrays,
-            # dual numbers) is checked.
+            # Cotangents take their input's shape, dtype and kind (array or numpy scalar): an
+            # array is compared (dtypes are interned, so `is` settles most), a numpy scalar of
+            # the input's own type needs nothing, anything else (e.g. a dual number) is fixed.
             if cls is ndarray:
-                if (
-                    like.__class__ is not ndarray
-                    or ct.shape != like.shape
-                    or ct.dtype != like.dtype
+                if ct.shape != like.shape or (
+                    ct.dtype is not like.dtype and ct.dtype != like.dtype
                 ):
                     ct = unbroadcast(ct, like)
             elif cls is not like.__class__ or not isinstance(ct, generic):
@@ -119,16 +119,13 @@ def _reverse(tape: Tape, out: int, seed: Any, check: CotangentCheck | None) -> l
             prev = grads[p]
             if prev is None:
                 grads[p] = ct
-            elif (
-                owned[p]
-                and prev.__class__ is ndarray
-                and prev.size > 1  # numpy's in-place add of one element costs 2.5x a new one
-                and (ct.__class__ is ndarray or isinstance(ct, generic))
-            ):
+            elif owned[p] and (ct.__class__ is ndarray or isinstance(ct, generic)):
                 prev += ct  # in place only for plain cotangents: a dual needs a new buffer
             else:
-                grads[p] = prev + ct
-                owned[p] = True
+                total = grads[p] = prev + ct
+                # Own the new buffer, to add into it in place next time, if it is an array of
+                # more than one element: numpy's in-place add of one element costs 2.5x a new one.
+                owned[p] = total.__class__ is ndarray and total.size > 1
     return grads
 
 

@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 
+from tapem import collector
 from tapem.driver import run_or_raise
 from tapem.errors import InvalidArgument, NotScalar
 from tapem.handle import Handle
@@ -59,6 +60,11 @@ def value_and_grad(
     >>> value, grads = tm.value_and_grad(loss(np.array([1.0, -2.0])))
     >>> assert float(value) == 5.0 and np.allclose(grads["w"], [2.0, -4.0])
     """
+    with collector.paused():  # once for both passes: the collector would scan the tape between
+        return _value_and_grad(program, interpreter)
+
+
+def _value_and_grad(program: Program[Any], interpreter: Interpreter | None) -> tuple[Any, Grads]:
     interp = interpreter if interpreter is not None else Eager()
     out, tape = run_or_raise(program, interpreter=interp)
     if not isinstance(out, Handle):
