@@ -27,7 +27,7 @@ from tapem.errors import EmptyDataset, ShapeMismatch
 from tapem.handle import Handle
 from tapem.ops.elementwise import add, scale
 from tapem.program import Gen, Subprogram, tapem
-from tapem.requests import Leaf, make_op
+from tapem.requests import Leaf, Op
 
 __all__ = [
     "const",
@@ -108,7 +108,7 @@ def mean_scalar_over(
         loss = yield from loss_of(x)
         if loss.__class__ is not Handle or loss._aval.shape != ():  # the check, inlined
             loss = _scalar_loss(loss, tag)
-        return (yield make_op(add, (acc, loss), ()))
+        return (yield _new(Op, (add, (acc, loss), ())))
 
     total = yield from fold_m(step, first, samples[1:])
     inv = 1.0 / len(samples)

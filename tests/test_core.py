@@ -244,6 +244,74 @@ def test_gradients_do_not_alias_each_other():
     assert not grads["a"].flags.writeable and not grads["b"].flags.writeable
 
 
+def test_gradients_accumulated_many_times_are_exact_and_never_shared():
+    # One-element gradients are summed into new buffers and larger ones in place; either way
+    # the sum is the plain left-to-right sum, and a cotangent handed through (add's inputs)
+    # is never changed by a later accumulation.
+    @tm.tapem
+    def program():
+        b = yield from tm.param(np.array([0.5]), name="b")
+        v = yield from tm.param(np.zeros(3), name="v")
+        w = yield from tm.param(np.zeros(3), name="w")
+        total = yield ops.sum((yield v + w))
+        for k in range(1, 6):
+            total = yield total + (yield ops.sum((yield b * float(k))))
+            total = yield total + (yield ops.sum((yield v * float(k))))
+        return total
+
+    _, grads = tm.value_and_grad(program())
+    assert np.array_equal(grads["b"], [15.0])
+    assert np.array_equal(grads["v"], np.full(3, 16.0))
+    assert np.array_equal(grads["w"], np.ones(3))
+
+
+class _CountingShape:
+    """A shape rule that counts its calls (a binary op with no parameters)."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self.rule = ops.opdef.binary_shape("counted")
+
+    def __call__(self, a, b):
+        self.calls += 1
+        if a.shape != b.shape:
+            raise tm.ShapeMismatch("counted", [a.shape, b.shape], "needs equal shapes")
+        return self.rule(a, b)
+
+
+def test_eager_checks_each_shape_signature_once_per_run_and_never_remembers_a_failure():
+    shape = _CountingShape()
+    counted = tm.OpDef(
+        "counted",
+        inputs=("a", "b"),
+        forward=lambda a, b: a * b,
+        vjp=(lambda g, out, a, b: g * b, lambda g, out, a, b: g * a),
+        jvp=(lambda t, out, a, b: t * b, lambda t, out, a, b: a * t),
+        shape=shape,
+    )
+
+    @tm.tapem
+    def program(mismatch):
+        x = yield from tm.param(np.ones(3))
+        y = yield from tm.const(np.full(3, 2.0))
+        for _ in range(4):
+            x = yield counted(x, y)
+        z = yield from tm.const(np.ones(2))
+        failures = 0
+        for _ in range(2):
+            try:
+                yield counted(x, z) if mismatch else counted(z, z)
+            except tm.ShapeMismatch:
+                failures += 1
+        return (yield ops.sum(x)), failures
+
+    value, failures = tm.value_of(program(False))
+    assert (float(value), failures) == (48.0, 0)
+    assert shape.calls == 2  # [3]x[3] once for four requests, [2]x[2] once for two
+    assert tm.value_of(program(True))[1] == 2
+    assert shape.calls == 2 + 1 + 2  # a new run checks again; the failing request every time
+
+
 # --- scale ------------------------------------------------------------------------------------
 
 

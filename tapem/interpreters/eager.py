@@ -12,6 +12,7 @@ from tapem.errors import InvalidNodeId, InvalidRequest, TapeError
 from tapem.handle import Handle
 from tapem.interpreters.recording import Recording
 from tapem.requests import Leaf, Op
+from tapem.sites import Site
 from tapem.tape import Tape
 
 __all__ = ["Eager", "check_inputs", "leaf_value"]
@@ -63,6 +64,11 @@ def check_inputs(request: Op, length: int) -> None:
 class Eager(Recording):
     """Evaluate each request with numpy as it arrives and append it to the tape.
 
+    Each op's shape rule runs before its forward. Shape rules are pure functions of the
+    inputs' shapes and dtypes and the op's parameters, so for ops without parameters a run
+    checks each (op, shapes, dtypes) once: a per-sample loss checks ``linear`` once, not once
+    per sample. A request that fails its rule is never remembered, so it fails every time.
+
     >>> import numpy as np
     >>> import tapem as tm
     >>> @tm.tapem
@@ -72,6 +78,14 @@ class Eager(Recording):
     >>> out, tape = tm.run(f(), interpreter=Eager()).unwrap()
     >>> assert np.allclose(tape.value(out), [3.0, 6.0])
     """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._checked: set[tuple[Any, ...]] = set()
+
+    def begin(self, tape: Tape, site: Site) -> None:
+        super().begin(tape, site)
+        self._checked = set()
 
     def leaf(self, request: Leaf) -> Handle:
         value = request[0]
@@ -98,7 +112,10 @@ class Eager(Recording):
                     value = rule.forward(a, b, *args)
                 else:
                     if not rule.elementwise or a.shape != b.shape:
-                        rule.shape(a, b)
+                        key = (rule, a.shape, b.shape, a.dtype, b.dtype)
+                        if key not in self._checked:
+                            rule.shape(a, b)
+                            self._checked.add(key)
                     value = rule.forward(a, b)
                 ids: tuple[int, ...] = (i, j)
                 requires_grad = node[2] or other[2]
@@ -119,7 +136,10 @@ class Eager(Recording):
                     rule.shape(a, b, c, *args)
                     value = rule.forward(a, b, c, *args)
                 else:
-                    rule.shape(a, b, c)
+                    key = (rule, a.shape, b.shape, c.shape, a.dtype, b.dtype, c.dtype)
+                    if key not in self._checked:
+                        rule.shape(a, b, c)
+                        self._checked.add(key)
                     value = rule.forward(a, b, c)
                 requires_grad = n0[2] or n1[2] or n2[2]
             else:

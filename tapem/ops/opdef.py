@@ -10,7 +10,9 @@ Rules are pure functions of arrays (no closures on the tape):
   (the forward-mode interpreter sums the contributions, broadcasting each to the output shape).
 * ``shape(*avals, *params) -> ShapeDtype``: from anything with ``.shape`` and ``.dtype``; raises
   :class:`~tapem.errors.ShapeMismatch` / :class:`~tapem.errors.InvalidArgument`. Every
-  interpreter runs it before the forward, so all of them fail on the same request.
+  interpreter runs it before the forward, so all of them fail on the same request. It must
+  depend on nothing but those shapes, dtypes and params: the eager interpreter remembers the
+  signatures that passed during a run and does not check them again.
 
 Static parameters are passed positionally, after the inputs, in the order ``params`` declares.
 
