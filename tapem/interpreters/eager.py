@@ -112,7 +112,7 @@ class Eager(Recording):
                     value = rule.forward(a, b, *args)
                 else:
                     if not rule.elementwise or a.shape != b.shape:
-                        key = (rule, a.shape, b.shape, a.dtype, b.dtype)
+                        key: tuple[Any, ...] = (rule, a.shape, b.shape, a.dtype, b.dtype)
                         if key not in self._checked:
                             rule.shape(a, b)
                             self._checked.add(key)
