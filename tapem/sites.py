@@ -23,8 +23,6 @@ interpreters do), so finding it is split in two:
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
-from functools import partial
 from types import CodeType, TracebackType
 from typing import Any, TypeAlias
 
@@ -60,6 +58,43 @@ def is_internal(code: CodeType) -> bool:
     return name.startswith(_PACKAGE_DIR) and name not in _WRITTEN_AS_USER_CODE
 
 
+_USER_FILES: dict[str, bool] = {}
+"""Whether each source file seen so far is the user's (see :func:`is_internal`)."""
+
+
+def _is_user_file(name: str) -> bool:
+    user = _USER_FILES[name] = not name.startswith(_PACKAGE_DIR) or name in _WRITTEN_AS_USER_CODE
+    return user
+
+
+def _innermost(gen: Any) -> tuple[Any, Any] | None:
+    """``(innermost generator, the one to report)`` of a suspended program, or ``None``."""
+    try:
+        inner = gen.gi_yieldfrom
+    except AttributeError:  # not a generator (e.g. None)
+        return None
+    if gen.gi_frame is None:  # finished
+        return None
+    if inner is None:  # no delegation: this frame, whether user's or ours
+        return gen, gen
+    best = None
+    last = gen
+    users = _USER_FILES
+    try:
+        while gen is not None:
+            name = gen.gi_code.co_filename
+            user = users.get(name)
+            if user is None:
+                user = _is_user_file(name)
+            if user:
+                best = gen
+            last = gen
+            gen = gen.gi_yieldfrom
+    except AttributeError:  # ``yield from`` an iterator that is not a generator
+        pass
+    return last, (best if best is not None else last)
+
+
 def raw_site(gen: Any) -> RawSite | None:
     """The innermost frame outside tapem of ``gen`` (a suspended program), unformatted.
 
@@ -67,31 +102,11 @@ def raw_site(gen: Any) -> RawSite | None:
     ``yield from tm.param(w)`` gets the user's line, not ``param``'s. When every frame is
     tapem's own, the innermost frame is reported. ``None`` when ``gen`` is not suspended.
     """
-    try:
-        frame = gen.gi_frame
-        if gen.gi_yieldfrom is None:  # no delegation: this frame, whether user's or ours
-            return None if frame is None else (frame.f_code, frame.f_lasti)
-    except AttributeError:  # not a generator (e.g. None)
+    found = _innermost(gen)
+    if found is None:
         return None
-    best = last = None
-    prefix, users = _PACKAGE_DIR, _WRITTEN_AS_USER_CODE
-    try:
-        while gen is not None:
-            frame = gen.gi_frame
-            if frame is None:
-                break
-            last = frame
-            name = frame.f_code.co_filename
-            if not name.startswith(prefix) or name in users:
-                best = frame
-            gen = gen.gi_yieldfrom
-    except AttributeError:  # ``yield from`` an iterator that is not a generator
-        pass
-    if best is None:
-        if last is None:
-            return None
-        best = last
-    return (best.f_code, best.f_lasti)
+    frame = found[1].gi_frame
+    return (frame.f_code, frame.f_lasti)
 
 
 def line_of(code: CodeType, offset: int) -> int:
@@ -160,15 +175,32 @@ class Site:
     True
     """
 
-    __slots__ = ("_gen", "raw")
+    __slots__ = ("_gen", "_inner", "_report")
 
     def __init__(self, gen: Any) -> None:
         self._gen = gen
-        self.raw: Callable[[], RawSite | None] = partial(raw_site, gen)
-        """The current request's ``(code, offset)``; cheap enough to call for every request."""
+        self._inner: Any = None  # the innermost generator at the last look, and the one
+        self._report: Any = None  # reported for it
+
+    def raw(self) -> RawSite | None:
+        """The current request's ``(code, offset)``; cheap enough to call for every request.
+
+        While the innermost generator of the last look is still suspended at a plain
+        ``yield``, nothing above it can have moved (each frame above waits in its ``yield
+        from``), so the walk down the delegation chain is skipped.
+        """
+        inner = self._inner
+        if inner is None or inner.gi_yieldfrom is not None or inner.gi_frame is None:
+            found = _innermost(self._gen)
+            if found is None:
+                self._inner = None
+                return None
+            self._inner, self._report = found
+        frame = self._report.gi_frame
+        return (frame.f_code, frame.f_lasti)
 
     def __call__(self) -> SourceLocation | None:
-        return locate(raw_site(self._gen))
+        return locate(self.raw())
 
 
 def current_site(gen: Any) -> SourceLocation | None:

@@ -60,6 +60,39 @@ def test_the_raw_site_formats_to_the_frames_own_line_number() -> None:
     assert len(seen) == 7 and len(set(seen)) == 5  # the loop's yield three times
 
 
+def nested_program() -> Any:
+    yield "top"
+    yield from tm.const(np.ones(1))
+    for _ in range(2):
+        yield from many_yields()  # enters, leaves and re-enters a sub-generator
+        yield "between"
+    try:
+        yield "catches"
+    except ValueError:
+        yield "caught"
+    yield from inner_yields()
+    yield "last"
+
+
+def test_a_site_follows_the_program_through_every_change_of_delegation() -> None:
+    # Site.raw() skips the walk while the innermost generator stays suspended; at every
+    # suspension point it must agree with the full walk of raw_site().
+    gen = nested_program()
+    site = Site(gen)
+    request = next(gen)
+    seen = 0
+    while True:
+        assert site.raw() == raw_site(gen), request
+        assert site() == current_site(gen)
+        seen += 1
+        try:
+            request = gen.throw(ValueError()) if request == "catches" else next(gen)
+        except StopIteration:
+            break
+    assert seen == 2 + 2 * 8 + 1 + 1 + 2 + 1
+    assert site.raw() is None and raw_site(gen) is None
+
+
 def test_locator_caches_per_code_object_and_matches_locate() -> None:
     gen = many_yields()
     next(gen)

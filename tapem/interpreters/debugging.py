@@ -21,6 +21,7 @@ from tapem.tape import Tape
 __all__ = ["DebugEvent", "Debugging", "NonFiniteWarning", "is_finite"]
 
 _float64 = np.float64
+_NO_SITE = (None, 0)
 _ndarray = np.ndarray
 
 
@@ -156,25 +157,19 @@ class Debugging(Wrapper):
         self._warned = set()
         self.inner.begin(tape, site)
 
-    def leaf(self, request: Leaf) -> Handle:
-        return self._checked(request, self.inner.leaf(request))
-
-    def op(self, request: Op) -> Handle:
-        return self._checked(request, self.inner.op(request))
-
-    def _checked(self, request: Request, out: Handle) -> Handle:
+    def op(self, request: Request) -> Handle:
+        """Serve ``request`` (an op, or a leaf: this is ``leaf`` too) and check its value."""
+        inner = self.inner
+        out = (inner.op if request.__class__ is Op else inner.leaf)(request)  # type: ignore[arg-type]
         raw = self._raw_site()
         sites = self._sites
         sites.ids.append(out.id)
-        if raw is None:
-            sites.codes.append(None)
-            sites.offsets.append(0)
-        else:
-            sites.codes.append(raw[0])
-            sites.offsets.append(raw[1])
+        code, offset = raw or _NO_SITE
+        sites.codes.append(code)
+        sites.offsets.append(offset)
         if self.callback is not None:
             self.callback(DebugEvent(len(sites.ids) - 1, request, out, raw))
-        value = out.aval
+        value = out._aval
         if value.__class__ is _float64 and isfinite(value):  # the common case, inline
             return out
         if not is_finite(value):
@@ -186,6 +181,8 @@ class Debugging(Wrapper):
             detail = f"it has {_describe(value)}; {cause}"
             self._report(NonFinite(op, out.id, "forward", locate(raw), detail), raw)
         return out
+
+    leaf = op
 
     def end(self) -> Tape:
         tape = self.inner.end()

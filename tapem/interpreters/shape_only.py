@@ -7,7 +7,7 @@ from typing import Any
 from tapem.backward import CotangentCheck
 from tapem.errors import InvalidArgument, TapeError
 from tapem.handle import Handle
-from tapem.interpreters.eager import check_inputs
+from tapem.interpreters.eager import _ID, _REQUIRES_GRAD, _VALUE, check_inputs
 from tapem.interpreters.recording import Recording
 from tapem.ops.opdef import ShapeDtype
 from tapem.requests import Leaf, Op
@@ -49,10 +49,10 @@ class ShapeOnly(Recording):
     """
 
     def leaf(self, request: Leaf) -> Handle:
-        value = request.value
+        value = request[0]
         aval = ShapeDtype(value.shape, value.dtype)
         nodes = self._nodes
-        nodes.append((aval, request.name, request.requires_grad, (), None, ()))
+        nodes.append((aval, request[1], request[2], (), None, ()))
         return Handle(len(nodes) - 1, aval)
 
     def op(self, request: Op) -> Handle:
@@ -81,16 +81,19 @@ class ShapeOnly(Recording):
                 ids = (i, j)
                 requires_grad = node[2] or other[2]
             else:
-                ids = tuple([h.id for h in inputs])
-                parents = [nodes[k] for k in ids]
-                aval = rule.shape(*[n[0] for n in parents], *args)
-                requires_grad = any(n[2] for n in parents)
+                ids = tuple(map(_ID, inputs))
+                parents = list(map(nodes.__getitem__, ids))
+                aval = rule.shape(*map(_VALUE, parents), *args)
+                requires_grad = any(map(_REQUIRES_GRAD, parents))
         except TapeError:
             raise
         except Exception:  # not handles, or ids off this tape: the same errors as eager
             check_inputs(request, len(nodes))
             raise
-        nodes.append((aval, None, requires_grad, ids, self.rule_index(rule), args))
+        index = self._rule_ids.get(rule)
+        if index is None:
+            index = self.rule_index(rule)
+        nodes.append((aval, None, requires_grad, ids, index, args))
         return Handle(len(nodes) - 1, aval)
 
     def backward(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from operator import attrgetter
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -68,6 +69,7 @@ class _Log:
 
 
 _NO_SITE = (None, 0)
+_ID = attrgetter("id")
 
 
 class Tracing(Wrapper):
@@ -103,6 +105,7 @@ class Tracing(Wrapper):
         super().__init__(inner)
         self.values = values
         self._log = _Log()
+        self._items = self._log.items  # the hot path appends here
         self._raw_site: Callable[[], RawSite | None] = Site(None).raw
         self._grads: list[Any] | None = None
         self._backward_out: int | None = None
@@ -111,6 +114,7 @@ class Tracing(Wrapper):
 
     def begin(self, tape: Tape, site: Site) -> None:
         self._log = _Log()
+        self._items = self._log.items
         self._grads = None
         self._backward_out = None
         self._raw_site = site.raw
@@ -122,10 +126,10 @@ class Tracing(Wrapper):
         except Exception as error:
             self._failed(None, (), (request.name, request.requires_grad), request, error)
             raise
-        aval = out.aval
-        site = self._raw_site() or _NO_SITE
-        self._log.items.extend(
-            (None, (), (request.name, request.requires_grad), out.id, aval.shape, aval.dtype, *site)
+        aval = out._aval
+        code, offset = self._raw_site() or _NO_SITE
+        self._items.extend(
+            (None, (), (request[1], request[2]), out.id, aval.shape, aval.dtype, code, offset)
         )
         if self.values:
             self._log.values.append(aval)
@@ -139,15 +143,16 @@ class Tracing(Wrapper):
             self._failed(request[0], ids, request[2], request, error)
             raise
         rule, inputs, args = request
-        if len(inputs) == 1:
-            ids = (inputs[0].id,)
-        elif len(inputs) == 2:
+        n = len(inputs)
+        if n == 2:
             ids = (inputs[0].id, inputs[1].id)
+        elif n == 1:
+            ids = (inputs[0].id,)
         else:
-            ids = tuple([h.id for h in inputs])
-        aval = out.aval
-        site = self._raw_site() or _NO_SITE
-        self._log.items.extend((rule, ids, args, out.id, aval.shape, aval.dtype, *site))
+            ids = tuple(map(_ID, inputs))
+        aval = out._aval
+        code, offset = self._raw_site() or _NO_SITE
+        self._items.extend((rule, ids, args, out.id, aval.shape, aval.dtype, code, offset))
         if self.values:
             self._log.values.append(aval)
         return out
