@@ -23,6 +23,8 @@ import numpy as np
 
 from tapem.requests import Op, make_op
 
+_new = tuple.__new__
+
 __all__ = ["Handle", "dtype_code", "format_shape"]
 
 _DTYPE_CODES = {"f": "f", "i": "i", "u": "u", "b": "b", "c": "c"}
@@ -84,6 +86,10 @@ class Handle:
     # --- operator sugar: each builds one Op request -------------------------------------------
 
     def __add__(self, other: Handle | float) -> Op:
+        if other.__class__ is Handle:  # the common cases first, without a call
+            return _new(Op, (_ew.add, (self, other), ()))
+        if other.__class__ is float:
+            return _new(Op, (_ew.shift, (self,), (other,)))
         if isinstance(other, Handle):
             return make_op(_ew.add, (self, other), ())
         return _scalar_op(_ew.shift, self, other, "+")
@@ -100,11 +106,17 @@ class Handle:
         return _scalar_op(_ew.rsub, self, other, "-")
 
     def __mul__(self, other: Handle | float) -> Op:
+        if other.__class__ is Handle:  # the common cases first, without a call
+            return _new(Op, (_ew.mul, (self, other), ()))
+        if other.__class__ is float:
+            return _new(Op, (_ew.scale, (self,), (other,)))
         if isinstance(other, Handle):
             return make_op(_ew.mul, (self, other), ())
         return _scalar_op(_ew.scale, self, other, "*")
 
     def __rmul__(self, other: float) -> Op:
+        if other.__class__ is float:
+            return _new(Op, (_ew.scale, (self,), (other,)))
         return _scalar_op(_ew.scale, self, other, "*")
 
     def __truediv__(self, other: Handle | float) -> Op:

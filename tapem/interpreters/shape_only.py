@@ -58,8 +58,9 @@ class ShapeOnly(Recording):
     def op(self, request: Op) -> Handle:
         rule, inputs, args = request
         nodes = self._nodes
+        n = len(inputs)
         try:
-            if len(inputs) == 1:
+            if n == 1:
                 i = inputs[0].id
                 node = nodes[i]
                 if rule.elementwise:  # its rule is same_shape, which returns its input
@@ -68,7 +69,7 @@ class ShapeOnly(Recording):
                     aval = rule.shape(node[0], *args) if args else rule.shape(node[0])
                 ids: tuple[int, ...] = (i,)
                 requires_grad = node[2]
-            elif len(inputs) == 2:
+            elif n == 2:
                 i, j = inputs[0].id, inputs[1].id
                 node, other = nodes[i], nodes[j]
                 a, b = node[0], other[0]

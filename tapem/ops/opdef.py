@@ -44,6 +44,8 @@ import numpy as np
 from tapem.errors import ShapeMismatch
 from tapem.requests import Op, make_op
 
+_new = tuple.__new__
+
 __all__ = [
     "Forward",
     "JvpFn",
@@ -138,6 +140,7 @@ class OpDef:
     """
 
     __slots__ = (
+        "_plain",
         "arity",
         "defaults",
         "doc",
@@ -172,6 +175,8 @@ class OpDef:
         self.inputs = None if inputs is None else tuple(inputs)
         self.arity = None if inputs is None else len(self.inputs or ())
         self.params = tuple(params)
+        # the number of arguments of a call that is just the handles (-1: no such call)
+        self._plain = self.arity if self.arity is not None and not self.params else -1
         self.defaults: Mapping[str, Any] = MappingProxyType(dict(defaults or {}))
         self.doc = doc
         if self.arity is not None:
@@ -185,9 +190,9 @@ class OpDef:
         self.jvp = tuple(jvp) if not isinstance(jvp, Variadic) else jvp
 
     def __call__(self, *args: Any, **kwargs: Any) -> Op:
+        if len(args) == self._plain and not kwargs:  # the common case, first
+            return _new(Op, (self, args, ()))
         arity = self.arity
-        if len(args) == arity and not kwargs and not self.params:  # the common case, first
-            return tuple.__new__(Op, (self, args, ()))
         if arity is None:
             if not args:
                 raise TypeError(f"{self.name}() needs a sequence of handles")
