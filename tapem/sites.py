@@ -58,17 +58,15 @@ def is_internal(code: CodeType) -> bool:
     return name.startswith(_PACKAGE_DIR) and name not in _WRITTEN_AS_USER_CODE
 
 
-_USER_FILES: dict[str, bool] = {}
-"""Whether each source file seen so far is the user's (see :func:`is_internal`)."""
-
-
 def _is_user_file(name: str) -> bool:
-    user = _USER_FILES[name] = not name.startswith(_PACKAGE_DIR) or name in _WRITTEN_AS_USER_CODE
-    return user
+    return not name.startswith(_PACKAGE_DIR) or name in _WRITTEN_AS_USER_CODE
 
 
-def _innermost(gen: Any) -> tuple[Any, Any] | None:
-    """``(innermost generator, the one to report)`` of a suspended program, or ``None``."""
+def _innermost(gen: Any, users: dict[str, bool]) -> tuple[Any, Any] | None:
+    """``(innermost generator, the one to report)`` of a suspended program, or ``None``.
+
+    ``users`` remembers whether each source file is the user's (a cache the caller keeps).
+    """
     try:
         inner = gen.gi_yieldfrom
     except AttributeError:  # not a generator (e.g. None)
@@ -79,13 +77,12 @@ def _innermost(gen: Any) -> tuple[Any, Any] | None:
         return gen, gen
     best = None
     last = gen
-    users = _USER_FILES
     try:
         while gen is not None:
             name = gen.gi_code.co_filename
             user = users.get(name)
             if user is None:
-                user = _is_user_file(name)
+                user = users[name] = _is_user_file(name)
             if user:
                 best = gen
             last = gen
@@ -102,7 +99,7 @@ def raw_site(gen: Any) -> RawSite | None:
     ``yield from tm.param(w)`` gets the user's line, not ``param``'s. When every frame is
     tapem's own, the innermost frame is reported. ``None`` when ``gen`` is not suspended.
     """
-    found = _innermost(gen)
+    found = _innermost(gen, {})
     if found is None:
         return None
     frame = found[1].gi_frame
@@ -175,12 +172,13 @@ class Site:
     True
     """
 
-    __slots__ = ("_gen", "_inner", "_report")
+    __slots__ = ("_gen", "_inner", "_report", "_users")
 
     def __init__(self, gen: Any) -> None:
         self._gen = gen
         self._inner: Any = None  # the innermost generator at the last look, and the one
         self._report: Any = None  # reported for it
+        self._users: dict[str, bool] = {}  # whether each source file is the user's
 
     def raw(self) -> RawSite | None:
         """The current request's ``(code, offset)``; cheap enough to call for every request.
@@ -191,7 +189,7 @@ class Site:
         """
         inner = self._inner
         if inner is None or inner.gi_yieldfrom is not None or inner.gi_frame is None:
-            found = _innermost(self._gen)
+            found = _innermost(self._gen, self._users)
             if found is None:
                 self._inner = None
                 return None

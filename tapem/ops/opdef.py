@@ -65,8 +65,8 @@ VjpFn: TypeAlias = Callable[..., Any]
 JvpFn: TypeAlias = Callable[..., Any]
 
 
-_DTYPE_CLASSES: set[type] = set()
-"""The classes of the ``np.dtype`` instances seen so far (numpy has one per kind of dtype)."""
+_DTYPE_CLASSES = frozenset(type(np.dtype(code)) for code in "?bBhHiIlLqQefdgFDGSUVOMm")
+"""The classes of numpy's built-in dtypes (one per kind), recognised without ``isinstance``."""
 
 
 class ShapeDtype:
@@ -78,11 +78,8 @@ class ShapeDtype:
         self.shape: tuple[int, ...] = (
             shape if shape.__class__ is tuple else tuple(int(d) for d in shape)
         )
-        if dtype.__class__ not in _DTYPE_CLASSES:  # shape rules run per op: skip isinstance
-            if isinstance(dtype, np.dtype):
-                _DTYPE_CLASSES.add(dtype.__class__)
-            else:
-                dtype = np.dtype(dtype)
+        if dtype.__class__ not in _DTYPE_CLASSES and not isinstance(dtype, np.dtype):
+            dtype = np.dtype(dtype)  # shape rules run per op: the set spares most an isinstance
         self.dtype: np.dtype[Any] = dtype
 
     @property
