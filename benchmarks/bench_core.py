@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import argparse
 import gc
-import time
 import tracemalloc
 from collections.abc import Callable
 from typing import Any
 
+from timing import best_time, interleaved
 from workloads import (
     CHAIN_OPS_PER_STEP,
     chain,
@@ -29,18 +29,6 @@ from workloads import (
 )
 
 import tapem as tm
-
-
-def best_time(fn: Callable[[], Any], repeats: int, number: int = 1) -> float:
-    """The best wall time of ``number`` calls, over ``repeats`` tries, per call."""
-    fn()  # warm up
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        for _ in range(number):
-            fn()
-        best = min(best, (time.perf_counter() - start) / number)
-    return best
 
 
 def bytes_per_node(steps: int) -> float:
@@ -105,10 +93,7 @@ def per_sample(repeats: int) -> None:
         "read-only": lambda: tm.value_and_grad(per_sample_loss(w, b, frozen_xs, frozen_ys)),
         "numpy": lambda: per_sample_numpy(w, b, xs, ys),
     }
-    best = {name: float("inf") for name in runs}
-    for _ in range(3 * repeats):  # interleaved, so that drift in machine speed hits all alike
-        for name, fn in runs.items():
-            best[name] = min(best[name], best_time(fn, 1))
+    best = interleaved(runs, 3 * repeats)
     t_tapem, t_frozen, t_numpy = best["tapem"], best["read-only"], best["numpy"]
     print(f"per-sample mean (linear regression, d=16, N={n}, mean_scalar_over)")
     print(f"  tapem      {t_tapem / n * 1e6:6.2f} us/sample   (target <= 10)")

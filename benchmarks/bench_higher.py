@@ -17,8 +17,6 @@ MLP timings erratic; ``OPENBLAS_NUM_THREADS=1`` gives stable figures.
 from __future__ import annotations
 
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +24,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from timing import best_time
 from workloads import CHAIN_OPS_PER_STEP, chain, chain_steps, mlp_data, mlp_loss
 
 import tapem as tm
@@ -35,16 +34,6 @@ from tapem.interpreters import Forward
 
 Array = np.ndarray[Any, Any]
 MLP_KEYS = ("W1", "b1", "W2", "b2", "W3", "b3")
-
-
-def best_of(fn: Callable[[], Any], repeat: int) -> float:
-    fn()  # warm up
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 @tm.tapem
@@ -60,10 +49,10 @@ def mlp_functional(*args: Any) -> tm.Gen[tm.Handle]:
 
 def row(name: str, program: Any, tangents: dict[str, Array], f: Any, xs: Any, repeat: int) -> None:
     vs = tuple(tangents.values())
-    grad = best_of(lambda: tm.value_and_grad(program), repeat)
-    fwd_rev = best_of(lambda: tm.value_and_grad(program, interpreter=Forward(tangents)), repeat)
-    vjp = best_of(lambda: tm.vjp(f, xs, 1.0), repeat)
-    hvp = best_of(lambda: tm.hvp(f, xs, vs), repeat)
+    grad = best_time(lambda: tm.value_and_grad(program), repeat)
+    fwd_rev = best_time(lambda: tm.value_and_grad(program, interpreter=Forward(tangents)), repeat)
+    vjp = best_time(lambda: tm.vjp(f, xs, 1.0), repeat)
+    hvp = best_time(lambda: tm.hvp(f, xs, vs), repeat)
     # the two HVPs agree (same program, same method)
     _, duals = tm.value_and_grad(program, interpreter=Forward(tangents))
     api = tm.hvp(f, xs, vs)

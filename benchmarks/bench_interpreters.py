@@ -14,25 +14,14 @@ Run: python benchmarks/bench_interpreters.py [--quick]
 from __future__ import annotations
 
 import argparse
-import time
 from collections.abc import Callable
 from typing import Any
 
+from timing import interleaved
 from workloads import CHAIN_OPS_PER_STEP, chain
 
 import tapem as tm
 from tapem.interpreters import Debugging, Eager, Interpreter, ShapeOnly, Tracing
-
-
-def best_time(fn: Callable[[], Any], repeats: int) -> float:
-    """The best wall time of one call over ``repeats`` tries."""
-    fn()  # warm up
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - start)
-    return best
 
 
 def value_and_grad_under(make: Callable[[], Interpreter], program: Any) -> Callable[[], Any]:
@@ -85,11 +74,7 @@ def main() -> None:
         ("eager fwd", forward_under(Eager, program), "forward only", None),
         ("driver floor", forward_under(Nothing, program), "forward only", None),
     ]  # fmt: skip
-    # Interleave the interpreters across repeats, so that drift in machine speed hits all alike.
-    best = {name: float("inf") for name, *_ in rows}
-    for _ in range(repeats):
-        for name, fn, _, _ in rows:
-            best[name] = min(best[name], best_time(fn, 1))
+    best = interleaved({name: fn for name, fn, _, _ in rows}, repeats)
     eager = best["eager"]
     print(f"op chain (K={k}, {ops_count} primitive ops), best of {repeats}")
     for name, _, what, target in rows:

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -31,21 +30,9 @@ from cnn_workloads import (
     lenet_loss,
     lenet_numpy,
 )
+from timing import interleaved
 
 import tapem as tm
-
-
-def alternate(fns: dict[str, Callable[[], Any]], repeats: int) -> dict[str, float]:
-    """Median seconds per call of each function, calling them in turn ``repeats`` times."""
-    for fn in fns.values():  # warm up
-        fn()
-    times: dict[str, list[float]] = {name: [] for name in fns}
-    for _ in range(repeats):
-        for name, fn in fns.items():
-            start = time.perf_counter()
-            fn()
-            times[name].append(time.perf_counter() - start)
-    return {name: statistics.median(ts) for name, ts in times.items()}
 
 
 def check_same(program: tm.Program[Any], baseline: Callable[[], Any]) -> None:
@@ -78,7 +65,7 @@ def torch_timings(repeats: int) -> dict[str, float] | None:
     def conv() -> None:
         torch.autograd.grad(F.conv2d(xc, k, b, padding=1).sum(), [k, b, xc])
 
-    return alternate({"lenet": lenet, "conv": conv}, repeats)
+    return interleaved({"lenet": lenet, "conv": conv}, repeats, statistics.median)
 
 
 def main() -> None:
@@ -88,21 +75,23 @@ def main() -> None:
 
     params, x, y = lenet_data()
     check_same(lenet_loss(params, x, y), lambda: lenet_numpy(params, x, y))
-    lenet = alternate(
+    lenet = interleaved(
         {
             "tapem": lambda: tm.value_and_grad(lenet_loss(params, x, y)),
             "numpy": lambda: lenet_numpy(params, x, y),
         },
         repeats,
+        statistics.median,
     )
     k, b, xc = conv_layer_data()
     check_same(conv_layer_loss(k, b, xc), lambda: conv_layer_numpy(k, b, xc))
-    conv = alternate(
+    conv = interleaved(
         {
             "tapem": lambda: tm.value_and_grad(conv_layer_loss(k, b, xc)),
             "numpy": lambda: conv_layer_numpy(k, b, xc),
         },
         repeats,
+        statistics.median,
     )
     rows = [
         ("LeNet step, batch 32, 1x28x28, float32", lenet, 1.3),

@@ -14,11 +14,11 @@ Run: python benchmarks/per_sample_floor.py
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Generator, Sequence
 from typing import Any
 
 import numpy as np
+from timing import interleaved
 from workloads import per_sample_loss, per_sample_numpy, regression_data
 
 import tapem as tm
@@ -168,12 +168,7 @@ def main() -> None:
         "stripped": lambda: stripped_value_and_grad(w, b, xs, ys),
         "numpy": lambda: per_sample_numpy(w, b, xs, ys),
     }
-    best = {name: float("inf") for name in runs}
-    for _ in range(30):  # interleaved, so that drift in machine speed hits all alike
-        for name, fn in runs.items():
-            start = time.perf_counter()
-            fn()
-            best[name] = min(best[name], time.perf_counter() - start)
+    best = interleaved(runs, 30)
     print(f"per-sample mean (linear regression, d=16, N={n}), best of 30, us/sample")
     notes = {
         "tapem": "value_and_grad(per_sample_loss(...))",
