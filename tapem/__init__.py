@@ -34,7 +34,7 @@ from tapem.errors import (
     SourceLocation,
     TapeError,
 )
-from tapem.functional import grad, value_and_grad, value_of
+from tapem.functional import NotAHandle, grad, value_and_grad, value_of
 from tapem.gradcheck import GradCheckError, GradCheckReport, check_grads
 from tapem.handle import Handle
 from tapem.higher import hessian, hvp, jacobian, jvp, vjp
@@ -70,6 +70,7 @@ __all__ = [
     "Leaf",
     "Node",
     "NonFinite",
+    "NotAHandle",
     "NotScalar",
     "Op",
     "OpDef",

@@ -32,7 +32,7 @@ from tapem.errors import InvalidArgument, NotScalar, TapeError
 from tapem.ops.opdef import ShapeDtype, pass_through
 from tapem.tape import NodeRef, Record, Tape, node_id, readonly
 
-__all__ = ["CotangentCheck", "backward", "backward_scalar", "reverse", "unbroadcast"]
+__all__ = ["CotangentCheck", "backward", "backward_scalar", "reverse", "seed_for", "unbroadcast"]
 
 _VALUE = itemgetter(0)  # of a record
 
@@ -134,12 +134,18 @@ def gradient_dict(grads: Sequence[Any]) -> dict[int, Any]:
     return {i: readonly(g) for i, g in enumerate(grads) if g is not None}
 
 
-def _seed_for(tape: Tape, ref: NodeRef, seed: Any | None) -> tuple[int, Any]:
+def seed_for(tape: Tape, ref: NodeRef, seed: Any | None) -> tuple[int, Any]:
+    """``(node id, seed)`` to start a reverse pass at ``ref``: ones for a scalar output when
+    ``seed`` is ``None``, else ``seed`` as an array of the output's shape and dtype.
+
+    Raises :class:`~tapem.NotScalar` for a non-scalar output without a seed (or a seed of the
+    wrong shape), and :class:`~tapem.InvalidArgument` for a tape of shapes (``ShapeOnly``).
+    """
     i = node_id(ref, len(tape))
     value = tape._nodes[i][0]
     if isinstance(value, ShapeDtype):
         raise InvalidArgument(
-            f"backward: node {i} holds a shape, not a value (the tape was built by the ShapeOnly "
+            f"node {i} holds a shape, not a value (the tape was built by the ShapeOnly "
             "interpreter); run the program with a value interpreter (Eager, the default) to "
             "differentiate it"
         )
@@ -165,7 +171,7 @@ def backward_scalar(tape: Tape, out: NodeRef) -> Result[dict[int, Any], TapeErro
 def backward(tape: Tape, out: NodeRef, seed: Any | None) -> Result[dict[int, Any], TapeError]:
     """Like :func:`backward_scalar` with an explicit ``seed`` of the output's shape."""
     try:
-        i, start = _seed_for(tape, out, seed)
+        i, start = seed_for(tape, out, seed)
     except TapeError as error:
         return Failure(error)
     return Success(gradient_dict(reverse(tape, i, start)))

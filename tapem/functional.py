@@ -4,20 +4,40 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
 from tapem import collector
+from tapem.backward import seed_for
 from tapem.driver import run_or_raise
-from tapem.errors import InvalidArgument, NotScalar
+from tapem.errors import InvalidArgument
 from tapem.handle import Handle
 from tapem.interpreters.eager import Eager
 from tapem.interpreters.protocol import Interpreter
 from tapem.program import Program
 from tapem.tape import Tape, readonly
 
-__all__ = ["grad", "value_and_grad", "value_of"]
+__all__ = ["NotAHandle", "grad", "run_to_node", "value_and_grad", "value_of"]
 
 Grads = dict[str | int, Any]
+
+
+class NotAHandle(TypeError):
+    """A program that had to return the handle of a node (to differentiate it, or to read its
+    value) returned something else: a mistake in the program, not a failed request."""
+
+
+def run_to_node(
+    program: Program[Any], interpreter: Interpreter, who: str, name: object = None
+) -> tuple[int, Tape]:
+    """Run ``program`` (raising its :class:`~tapem.TapeError`) and return the id of the node
+    whose handle it returned, with the new tape. ``who`` and ``name`` (default: the program's)
+    word the :class:`NotAHandle` error."""
+    out, tape = run_or_raise(program, interpreter=interpreter)
+    if not isinstance(out, Handle):
+        name = getattr(program, "name", program) if name is None else name
+        raise NotAHandle(
+            f"{who} needs a program that returns the handle of a node; "
+            f"{name!r} returned {type(out).__name__}"
+        )
+    return out.id, tape
 
 
 def param_keys(tape: Tape) -> dict[int, str | int]:
@@ -66,22 +86,15 @@ def value_and_grad(
 
 def _value_and_grad(program: Program[Any], interpreter: Interpreter | None) -> tuple[Any, Grads]:
     interp = interpreter if interpreter is not None else Eager()
-    out, tape = run_or_raise(program, interpreter=interp)
-    if not isinstance(out, Handle):
-        raise TypeError(
-            f"value_and_grad needs a program that returns the handle of a scalar node; "
-            f"{getattr(program, 'name', program)!r} returned {type(out).__name__}"
-        )
-    node = tape.node(out)
-    if node.shape != ():
-        raise NotScalar(out.id, node.shape)
+    out, tape = run_to_node(program, interp, "value_and_grad")
+    out, seed = seed_for(tape, out, None)
     keys = param_keys(tape)
-    grads = interp.backward(tape, out.id, np.ones((), dtype=node.dtype))
+    grads = interp.backward(tape, out, seed)
     result: Grads = {}
     for i, key in keys.items():
         if i < len(grads) and grads[i] is not None:
             result[key] = readonly(grads[i])
-    return node.value, result
+    return tape.value(out), result
 
 
 def grad(program: Program[Any], *, interpreter: Interpreter | None = None) -> Grads:
