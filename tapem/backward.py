@@ -21,7 +21,6 @@ node's parents in argument order. Broadcasting is undone here, for every op at o
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from operator import itemgetter
 from typing import Any
 
 import numpy as np
@@ -30,11 +29,10 @@ from returns.result import Failure, Result, Success
 from tapem import collector
 from tapem.errors import InvalidArgument, NotScalar, TapeError
 from tapem.ops.opdef import ShapeDtype, pass_through
-from tapem.tape import NodeRef, Record, Tape, node_id, readonly
+from tapem.tape import RECORD_VALUE, NodeRef, Record, Tape, node_id, readonly
 
 __all__ = ["CotangentCheck", "backward", "backward_scalar", "reverse", "seed_for", "unbroadcast"]
 
-_VALUE = itemgetter(0)  # of a record
 
 CotangentCheck = Callable[[int, int, Any], None]
 """``check(node_id, parent_id, cotangent)``: called on each cotangent a VJP sends a parent."""
@@ -95,7 +93,7 @@ def _reverse(tape: Tape, out: int, seed: Any, check: CotangentCheck | None) -> l
             call = (g, value, parent_nodes[0][0], parent_nodes[1][0], parent_nodes[2][0], *args)
         else:
             parent_nodes = tuple(map(nodes.__getitem__, parents))
-            call = (g, value, *map(_VALUE, parent_nodes), *args)
+            call = (g, value, *map(RECORD_VALUE, parent_nodes), *args)
         # zip's `strict` would cost a tenth of the loop, and a variadic op's rules (``Variadic``)
         # serve any number of inputs: ``parents`` sets the length
         for p, parent, vjp in zip(parents, parent_nodes, vjps[index]):  # noqa: B905

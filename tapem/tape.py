@@ -16,6 +16,7 @@ one, and never changes the tape it was given.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
+from operator import attrgetter, itemgetter
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, TypeAlias
 
@@ -27,7 +28,17 @@ from tapem.handle import Handle, dtype_code, format_shape
 if TYPE_CHECKING:
     from tapem.ops.opdef import OpDef
 
-__all__ = ["Node", "NodeRef", "Record", "Tape", "node_id", "readonly"]
+__all__ = [
+    "HANDLE_ID",
+    "RECORD_REQUIRES_GRAD",
+    "RECORD_VALUE",
+    "Node",
+    "NodeRef",
+    "Record",
+    "Tape",
+    "node_id",
+    "readonly",
+]
 
 NodeRef: TypeAlias = Handle | int
 """A node named by its handle or by its id."""
@@ -42,6 +53,11 @@ and arrays: it refers to no other node (no reference cycles) and to no object th
 garbage collector tracks, so CPython untracks it and a long tape costs the collector nothing.
 :class:`Node` is the public, read-only view of one record.
 """
+
+RECORD_VALUE = itemgetter(0)
+RECORD_REQUIRES_GRAD = itemgetter(2)
+HANDLE_ID = attrgetter("id")
+"""Field getters for the general (any number of inputs) paths: ``map(HANDLE_ID, inputs)``."""
 
 
 class Node:

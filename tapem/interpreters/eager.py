@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from operator import attrgetter, itemgetter
 from typing import Any
 
 import numpy as np
@@ -13,13 +12,9 @@ from tapem.handle import Handle
 from tapem.interpreters.recording import Recording
 from tapem.requests import Leaf, Op
 from tapem.sites import Site
-from tapem.tape import Tape
+from tapem.tape import RECORD_REQUIRES_GRAD, RECORD_VALUE, Tape
 
 __all__ = ["Eager", "check_inputs", "leaf_value"]
-
-_ID = attrgetter("id")
-_VALUE = itemgetter(0)  # of a record
-_REQUIRES_GRAD = itemgetter(2)
 
 
 def frozen(array: np.ndarray[Any, Any]) -> bool:
@@ -143,12 +138,11 @@ class Eager(Recording):
                     value = rule.forward(a, b, c)
                 requires_grad = n0[2] or n1[2] or n2[2]
             else:
-                ids = tuple(map(_ID, inputs))
-                parents = list(map(nodes.__getitem__, ids))
-                xs = list(map(_VALUE, parents))
+                ids, parents = self.gather(inputs)
+                xs = list(map(RECORD_VALUE, parents))
                 rule.shape(*xs, *args)
                 value = rule.forward(*xs, *args)
-                requires_grad = any(map(_REQUIRES_GRAD, parents))
+                requires_grad = any(map(RECORD_REQUIRES_GRAD, parents))
         except TapeError:
             raise
         except Exception:

@@ -26,7 +26,7 @@ from tapem.interpreters.eager import check_inputs, leaf_value
 from tapem.interpreters.protocol import Site
 from tapem.interpreters.recording import Recording
 from tapem.requests import Leaf, Op
-from tapem.tape import Tape
+from tapem.tape import RECORD_REQUIRES_GRAD, RECORD_VALUE, Tape
 
 __all__ = ["Forward", "Tangents"]
 
@@ -132,9 +132,8 @@ class Forward(Recording):
                 ids = (i, j)
                 requires_grad = node[2] or other[2]
             else:
-                ids = tuple([h.id for h in inputs])
-                parents = [nodes[k] for k in ids]
-                values = [n[0] for n in parents]
+                ids, parents = self.gather(inputs)
+                values = list(map(RECORD_VALUE, parents))
                 primals = [u.primal if u.__class__ is Dual else u for u in values]
                 rule.shape(*primals, *args)
                 out = rule.forward(*primals, *args)
@@ -144,7 +143,7 @@ class Forward(Recording):
                     if jvp_k is not None:
                         c = jvp_k(u.tangent, out, *primals, *args)
                         tangent = c if tangent is None else tangent + c
-                requires_grad = any(n[2] for n in parents)
+                requires_grad = any(map(RECORD_REQUIRES_GRAD, parents))
         except TapeError:
             raise
         except Exception:

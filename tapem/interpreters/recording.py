@@ -9,9 +9,10 @@ and hands them over as a new :class:`~tapem.Tape` at the end. Subclasses (``Eage
 
 from __future__ import annotations
 
+from tapem.handle import Handle
 from tapem.ops.opdef import OpDef
 from tapem.sites import Site
-from tapem.tape import Record, Tape
+from tapem.tape import HANDLE_ID, Record, Tape
 
 __all__ = ["Recording"]
 
@@ -36,6 +37,12 @@ class Recording:
             index = self._rule_ids[rule] = len(self._rules)
             self._rules.append(rule)
         return index
+
+    def gather(self, inputs: tuple[Handle, ...]) -> tuple[tuple[int, ...], list[Record]]:
+        """The ids and records of an op's ``inputs``: the general path, for any number of
+        inputs (the hot paths of one to three inputs are written out)."""
+        ids = tuple(map(HANDLE_ID, inputs))
+        return ids, list(map(self._nodes.__getitem__, ids))
 
     def end(self) -> Tape:
         tape = Tape._adopt(self._nodes, self._rules)

@@ -7,11 +7,11 @@ from typing import Any
 from tapem.backward import CotangentCheck
 from tapem.errors import InvalidArgument, TapeError
 from tapem.handle import Handle
-from tapem.interpreters.eager import _ID, _REQUIRES_GRAD, _VALUE, check_inputs
+from tapem.interpreters.eager import check_inputs
 from tapem.interpreters.recording import Recording
 from tapem.ops.opdef import ShapeDtype
 from tapem.requests import Leaf, Op
-from tapem.tape import Tape
+from tapem.tape import RECORD_REQUIRES_GRAD, RECORD_VALUE, Tape
 
 __all__ = ["ShapeOnly"]
 
@@ -82,10 +82,9 @@ class ShapeOnly(Recording):
                 ids = (i, j)
                 requires_grad = node[2] or other[2]
             else:
-                ids = tuple(map(_ID, inputs))
-                parents = list(map(nodes.__getitem__, ids))
-                aval = rule.shape(*map(_VALUE, parents), *args)
-                requires_grad = any(map(_REQUIRES_GRAD, parents))
+                ids, parents = self.gather(inputs)
+                aval = rule.shape(*map(RECORD_VALUE, parents), *args)
+                requires_grad = any(map(RECORD_REQUIRES_GRAD, parents))
         except TapeError:
             raise
         except Exception:  # not handles, or ids off this tape: the same errors as eager

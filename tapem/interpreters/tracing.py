@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from operator import attrgetter
 from typing import Any, NamedTuple
 
 import numpy as np
 
-from tapem.backward import CotangentCheck
+from tapem.backward import CotangentCheck, gradient_dict
 from tapem.errors import SourceLocation
 from tapem.handle import Handle
 from tapem.interpreters import trace_format
@@ -16,7 +15,7 @@ from tapem.interpreters.protocol import Interpreter, Wrapper
 from tapem.ops.opdef import OpDef
 from tapem.requests import Leaf, Op, Request
 from tapem.sites import Locator, RawSite, Site
-from tapem.tape import Tape, readonly
+from tapem.tape import HANDLE_ID, Tape
 
 __all__ = ["TraceEntry", "Tracing"]
 
@@ -69,7 +68,6 @@ class _Log:
 
 
 _NO_SITE = (None, 0)
-_ID = attrgetter("id")
 
 
 class Tracing(Wrapper):
@@ -149,7 +147,7 @@ class Tracing(Wrapper):
         elif n == 1:
             ids = (inputs[0].id,)
         else:
-            ids = tuple(map(_ID, inputs))
+            ids = tuple(map(HANDLE_ID, inputs))
         aval = out._aval
         code, offset = self._raw_site() or _NO_SITE
         self._items.extend((rule, ids, args, out.id, aval.shape, aval.dtype, code, offset))
@@ -189,9 +187,7 @@ class Tracing(Wrapper):
     @property
     def grads(self) -> dict[int, Any] | None:
         """The cotangents of the last reverse pass by node id (read-only), or ``None``."""
-        if self._grads is None:
-            return None
-        return {i: readonly(g) for i, g in enumerate(self._grads) if g is not None}
+        return None if self._grads is None else gradient_dict(self._grads)
 
     def listing(
         self, *, values: bool | None = None, grads: bool = False, locations: bool = True
