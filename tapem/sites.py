@@ -29,6 +29,7 @@ from typing import Any, TypeAlias
 from tapem.errors import SourceLocation
 
 __all__ = [
+    "NO_SITE",
     "Locator",
     "RawSite",
     "Site",
@@ -52,14 +53,17 @@ code's line table. :func:`locate` maps it to the line number, exactly as ``f_lin
 """
 
 
-def is_internal(code: CodeType) -> bool:
-    """Whether ``code`` belongs to tapem itself (helpers such as ``param`` or ``fold_m``)."""
-    name = code.co_filename
-    return name.startswith(_PACKAGE_DIR) and name not in _WRITTEN_AS_USER_CODE
+NO_SITE: RawSite | tuple[None, int] = (None, 0)
+"""What an interpreter stores for a request whose site is unknown (``raw() or NO_SITE``)."""
 
 
 def _is_user_file(name: str) -> bool:
     return not name.startswith(_PACKAGE_DIR) or name in _WRITTEN_AS_USER_CODE
+
+
+def is_internal(code: CodeType) -> bool:
+    """Whether ``code`` belongs to tapem itself (helpers such as ``param`` or ``fold_m``)."""
+    return not _is_user_file(code.co_filename)
 
 
 def _innermost(gen: Any, users: dict[str, bool]) -> tuple[Any, Any] | None:

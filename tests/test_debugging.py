@@ -159,6 +159,21 @@ def test_the_callback_runs_before_the_check() -> None:
     assert isinstance(error, tm.NonFinite) and np.isnan(values[-1]).all() and len(values) == 4
 
 
+def test_creation_sites_are_found_when_the_run_extends_a_tape() -> None:
+    # The run's nodes start at the input tape's length; their sites must still line up.
+    _, start = tm.run(nan_forward()).unwrap()
+    debugging = Debugging(Eager())
+    out, tape = tm.run(inf_backward(), start, interpreter=debugging).unwrap()
+    with pytest.raises(tm.NonFinite) as info:
+        debugging.backward(tape, out.id, np.ones(()))
+    error = info.value
+    assert (error.op, error.node_id) == ("pow", len(start) + 2)
+    assert error.created_at is not None
+    assert error.created_at.line == line_with(
+        "# <- backward Inf (node 2: d/ds s^0.5 is infinite at 0)"
+    )
+
+
 def test_a_tape_from_elsewhere_has_no_creation_sites() -> None:
     _, tape = tm.run(inf_backward()).unwrap()
     with pytest.raises(tm.NonFinite, match="creation site is unknown") as info:

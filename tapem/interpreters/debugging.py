@@ -15,13 +15,12 @@ from tapem.errors import NonFinite, SourceLocation
 from tapem.handle import Handle
 from tapem.interpreters.protocol import Interpreter, Wrapper
 from tapem.requests import Leaf, Op, Request
-from tapem.sites import RawSite, Site, line_of, locate
+from tapem.sites import NO_SITE, RawSite, Site, line_of, locate
 from tapem.tape import Tape
 
 __all__ = ["DebugEvent", "Debugging", "NonFiniteWarning", "is_finite"]
 
 _float64 = np.float64
-_NO_SITE = (None, 0)
 _ndarray = np.ndarray
 
 
@@ -84,23 +83,24 @@ class DebugEvent:
 
 
 class _Sites:
-    """Each node's creation site, kept as three columns of plain values: no per-node container
-    for the garbage collector to track (that is what keeps the debugging interpreter cheap)."""
+    """Each new node's creation site, kept as two columns of plain values: no per-node
+    container for the garbage collector to track (that is what keeps the debugging interpreter
+    cheap). Each request makes one node, so the run's nodes are ``base, base + 1, ...``."""
 
-    __slots__ = ("codes", "ids", "offsets")
+    __slots__ = ("base", "codes", "offsets")
 
-    def __init__(self) -> None:
-        self.ids: list[int] = []
+    def __init__(self, base: int = 0) -> None:
+        self.base = base  # the id of the run's first node: the input tape's length
         self.codes: list[CodeType | None] = []
         self.offsets: list[int] = []
 
     def find(self, node: int) -> RawSite | None:
-        """The creation site of ``node`` (a rare look-up: only when reporting)."""
-        for k in range(len(self.ids) - 1, -1, -1):
-            if self.ids[k] == node:
-                code = self.codes[k]
-                return None if code is None else (code, self.offsets[k])
-        return None
+        """The creation site of ``node`` (only when reporting)."""
+        k = node - self.base
+        if not 0 <= k < len(self.codes):
+            return None
+        code = self.codes[k]
+        return None if code is None else (code, self.offsets[k])
 
 
 class Debugging(Wrapper):
@@ -152,7 +152,7 @@ class Debugging(Wrapper):
 
     def begin(self, tape: Tape, site: Site) -> None:
         self._raw_site = site.raw
-        self._sites = _Sites()
+        self._sites = _Sites(len(tape))
         self._tape = None
         self._warned = set()
         self.inner.begin(tape, site)
@@ -163,12 +163,11 @@ class Debugging(Wrapper):
         out = (inner.op if request.__class__ is Op else inner.leaf)(request)  # type: ignore[arg-type]
         raw = self._raw_site()
         sites = self._sites
-        sites.ids.append(out.id)
-        code, offset = raw or _NO_SITE
+        code, offset = raw or NO_SITE
         sites.codes.append(code)
         sites.offsets.append(offset)
         if self.callback is not None:
-            self.callback(DebugEvent(len(sites.ids) - 1, request, out, raw))
+            self.callback(DebugEvent(len(sites.codes) - 1, request, out, raw))
         value = out._aval
         if value.__class__ is _float64 and isfinite(value):  # the common case, inline
             return out

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tapem.backward import CotangentCheck
+from tapem.backward import CotangentCheck, seed_for
 from tapem.errors import InvalidArgument, TapeError
 from tapem.handle import Handle
 from tapem.interpreters.eager import check_inputs
@@ -99,8 +99,8 @@ class ShapeOnly(Recording):
     def backward(
         self, tape: Tape, out: int, seed: Any, check: CotangentCheck | None = None
     ) -> list[Any]:
+        seed_for(tape, out, seed)  # raises: the output of a ShapeOnly tape holds a shape
         raise InvalidArgument(
-            "backward: a ShapeOnly tape holds shapes and dtypes, not values, so it has no "
-            "gradients; run the program with a value interpreter (Eager, the default) to "
-            "differentiate it"
+            "backward: the ShapeOnly interpreter computes no values, so it has no gradients; "
+            "run the program with a value interpreter (Eager, the default) to differentiate it"
         )

@@ -14,7 +14,7 @@ from tapem.interpreters import trace_format
 from tapem.interpreters.protocol import Interpreter, Wrapper
 from tapem.ops.opdef import OpDef
 from tapem.requests import Leaf, Op, Request
-from tapem.sites import Locator, RawSite, Site
+from tapem.sites import NO_SITE, Locator, RawSite, Site
 from tapem.tape import HANDLE_ID, Tape
 
 __all__ = ["TraceEntry", "Tracing"]
@@ -65,9 +65,6 @@ class _Log:
 
     def __len__(self) -> int:
         return len(self.items) // self.STRIDE
-
-
-_NO_SITE = (None, 0)
 
 
 class Tracing(Wrapper):
@@ -125,7 +122,7 @@ class Tracing(Wrapper):
             self._failed(None, (), (request.name, request.requires_grad), request, error)
             raise
         aval = out._aval
-        code, offset = self._raw_site() or _NO_SITE
+        code, offset = self._raw_site() or NO_SITE
         self._items.extend(
             (None, (), (request[1], request[2]), out.id, aval.shape, aval.dtype, code, offset)
         )
@@ -149,7 +146,7 @@ class Tracing(Wrapper):
         else:
             ids = tuple(map(HANDLE_ID, inputs))
         aval = out._aval
-        code, offset = self._raw_site() or _NO_SITE
+        code, offset = self._raw_site() or NO_SITE
         self._items.extend((rule, ids, args, out.id, aval.shape, aval.dtype, code, offset))
         if self.values:
             self._log.values.append(aval)
@@ -165,7 +162,7 @@ class Tracing(Wrapper):
     ) -> None:
         log = self._log
         log.failures[len(log)] = (request, error)
-        log.items.extend((rule, ids, args, -1, None, None, *(self._raw_site() or _NO_SITE)))
+        log.items.extend((rule, ids, args, -1, None, None, *(self._raw_site() or NO_SITE)))
         if self.values:
             log.values.append(None)
 
