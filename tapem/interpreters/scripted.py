@@ -8,9 +8,11 @@ from typing import TYPE_CHECKING, Any, Final, NoReturn
 import numpy as np
 
 from tapem.errors import ScriptMismatch
-from tapem.handle import Handle, dtype_code, format_shape
+from tapem.handle import Handle
+from tapem.interpreters import trace_format
 from tapem.interpreters.protocol import Interpreter, Wrapper
 from tapem.interpreters.shape_only import ShapeOnly
+from tapem.interpreters.tracing import TraceEntry
 from tapem.requests import Leaf, Op, Request
 from tapem.sites import Site
 from tapem.tape import Tape
@@ -126,12 +128,16 @@ def _equal(a: Any, b: Any) -> bool:
 
 
 def _served(request: Request, out: Handle) -> str:
-    lhs = f"%{out.id}:{dtype_code(out.dtype)}{format_shape(out.shape)} ="
+    where = (out.id, out.shape, out.dtype, None)
     if isinstance(request, Leaf):
-        kind = "param" if request.requires_grad else "const"
-        return f"{lhs} {kind}" + (f" {request.name!r}" if request.name is not None else "")
-    params = [f"{k}={v!r}" for k, v in request.params.items()]
-    return " ".join([lhs, request.name, *(f"%{h.id}" for h in request.inputs), *params])
+        return trace_format.line(
+            TraceEntry(
+                0, "leaf", (), *where, name=request.name, requires_grad=request.requires_grad
+            )
+        )
+    ids = tuple(h.id for h in request.inputs)
+    params = tuple(request.params.items())
+    return trace_format.line(TraceEntry(0, request.name, ids, *where, params=params))
 
 
 class Scripted(Wrapper):

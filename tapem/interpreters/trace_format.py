@@ -74,6 +74,12 @@ def _request(entry: TraceEntry, defaults: Defaults) -> str:
     return " ".join([entry.op, *(f"%{i}" for i in entry.inputs), *_param_text(entry, defaults)])
 
 
+def line(entry: TraceEntry) -> str:
+    """One entry as ``%id:type = request``, every parameter shown (no alignment, value,
+    gradient or location): how :class:`~tapem.interpreters.Scripted` lists what it served."""
+    return f"{_type(entry)} = {_request(entry, {})}"
+
+
 def listing(
     entries: Sequence[TraceEntry],
     *,
