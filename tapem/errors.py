@@ -12,7 +12,7 @@ True
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Container, Iterable, Sequence
 from typing import NamedTuple
 
 __all__ = [
@@ -27,6 +27,7 @@ __all__ = [
     "ShapeMismatch",
     "SourceLocation",
     "TapeError",
+    "require_keys",
 ]
 
 
@@ -181,4 +182,21 @@ class ScriptMismatch(TapeError):
         so_far = "\n".join(f"  {line}" for line in self.log) or "  (nothing)"
         super().__init__(
             f"request {index}: expected {expected}, got {got}\nrequests so far:\n{so_far}"
+        )
+
+
+def require_keys(owner: str, state: Container[str], names: Iterable[str]) -> None:
+    """Raise :class:`InvalidArgument` naming each of ``names`` that ``state`` (a dict passed to
+    ``owner``, e.g. ``"SGD.load_state_dict"``) lacks.
+
+    >>> try:
+    ...     require_keys("DataLoader.load_state_dict", {"seed": 7}, ("seed", "epoch"))
+    ... except InvalidArgument as error:
+    ...     print(error)
+    DataLoader.load_state_dict: missing ['epoch']; pass the dict that state_dict() returned
+    """
+    missing = [name for name in names if name not in state]
+    if missing:
+        raise InvalidArgument(
+            f"{owner}: missing {missing!r}; pass the dict that state_dict() returned"
         )

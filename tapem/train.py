@@ -38,6 +38,9 @@ import numpy as np
 from tapem.checkpoint import save_params
 from tapem.errors import InvalidArgument, NonFinite
 from tapem.functional import value_and_grad, value_of
+from tapem.interpreters.debugging import Debugging, is_finite
+from tapem.interpreters.eager import Eager
+from tapem.optim.lr_scheduler import LRScheduler
 from tapem.optim.optimizer import Optimizer
 from tapem.program import Program
 
@@ -108,16 +111,8 @@ class History:
         return os.fspath(path)
 
 
-def _finite(value: Any, grads: Mapping[Any, Any]) -> bool:
-    if not np.isfinite(value).all():
-        return False
-    return all(np.isfinite(g).all() for g in grads.values())
-
-
 def _diagnose(program: Program[Any], epoch: int, step: int) -> NonFinite:
     """Re-run ``program`` under the debugging interpreter to name the op that went non-finite."""
-    from tapem.interpreters import Debugging, Eager
-
     where = f"epoch {epoch}, batch {step}"
     try:
         value_and_grad(program, interpreter=Debugging(Eager()))
@@ -128,7 +123,15 @@ def _diagnose(program: Program[Any], epoch: int, step: int) -> NonFinite:
 
 
 def _batch_size(batch: Any) -> int:
-    first = batch[0] if isinstance(batch, tuple) else batch
+    """The number of samples in ``batch``: the length of its first field (a tuple's first item,
+    a dict's first value, as :func:`~tapem.data.default_collate` builds them), else of the batch
+    itself (``collate=list``), else 1."""
+    if isinstance(batch, Mapping):
+        first = next(iter(batch.values()), batch)
+    elif isinstance(batch, tuple):
+        first = batch[0]
+    else:
+        first = batch
     try:
         return len(first)
     except TypeError:
@@ -159,7 +162,7 @@ def fit(
     *,
     eval_data: Iterable[Any] | None = None,
     metrics: Mapping[str, Metric] | None = None,
-    scheduler: Any | None = None,
+    scheduler: LRScheduler | None = None,
     checkpoint: str | os.PathLike[str] | None = None,
     progress: bool = True,
 ) -> History:
@@ -177,20 +180,18 @@ def fit(
     """
     from tqdm.auto import tqdm
 
-    history = History(params=dict(params))
     metrics = dict(metrics or {})
     if metrics and eval_data is None:
         raise InvalidArgument("fit: metrics are measured on eval_data; pass eval_data=...")
-    for name in metrics:
-        history.metrics[name] = []
     current: Params = dict(params)
+    history = History(params=current, metrics={name: [] for name in metrics})
     for epoch in range(1, epochs + 1):
         bar = tqdm(loader, desc=f"epoch {epoch}/{epochs}", leave=False, disable=not progress)
         loss_sum, count = 0.0, 0
         for step, batch in enumerate(bar, start=1):
             program = loss_fn(current, batch)
             value, grads = value_and_grad(program)
-            if not _finite(value, grads):
+            if not (is_finite(value) and all(is_finite(g) for g in grads.values())):
                 bar.close()
                 raise _diagnose(program, epoch, step)
             current = optimizer.step(current, grads)
@@ -210,9 +211,9 @@ def fit(
             scheduler.step()
         if checkpoint is not None:
             save_params(checkpoint, current, optimizer=optimizer)
-        history.params = current
         if progress:
             print(_summary(epoch, epochs, history))
+    history.params = current
     return history
 
 

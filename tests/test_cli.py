@@ -152,3 +152,39 @@ def test_commands_are_registered_in_one_place() -> None:
     help_text = build_parser().format_help()
     for name in ("demo", "trace", "check"):
         assert name in help_text
+
+
+def test_trace_grads_lets_a_type_error_in_the_program_through(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "buggy.py"
+    path.write_text(
+        textwrap.dedent(
+            """
+            import numpy as np
+            import tapem as tm
+            from tapem import ops
+
+            @tm.tapem
+            def buggy():
+                w = yield from tm.param(np.ones(2), name="w")
+                total = yield ops.sum(w)
+                return total if len(3) else total  # a bug in the program
+
+            @tm.tapem
+            def returns_a_number():
+                w = yield from tm.param(np.ones(2), name="w")
+                yield ops.sum(w)
+                return 3.0
+            """
+        )
+    )
+    with pytest.raises(TypeError, match="has no len") as info:
+        main(["trace", f"{path}:buggy", "--grads"])
+    assert type(info.value) is TypeError  # the user's own error, with its traceback
+    assert "error:" not in capsys.readouterr().err
+    # a program that returns no handle is still a one-line usage error
+    assert main(["trace", f"{path}:returns_a_number", "--grads"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("python -m tapem trace: error: value_and_grad needs a program")
+    assert "Traceback" not in err and err.count("\n") == 1

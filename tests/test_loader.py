@@ -163,3 +163,12 @@ def test_custom_collate_dataset_batches_feed_mean_scalar_over_dataset() -> None:
 
     out, tape = tm.run(mean_of(batch)).unwrap()
     assert float(tape.value(out)) == 2.333333333333333
+
+
+def test_load_state_dict_names_the_missing_entries() -> None:
+    loader = tm.DataLoader([1, 2, 3], collate=list)
+    with pytest.raises(
+        tm.InvalidArgument, match=r"DataLoader.load_state_dict: missing \['epoch'\]"
+    ):
+        loader.load_state_dict({"seed": 1})
+    assert loader.epoch == 0

@@ -142,3 +142,10 @@ def test_sequential_state_dict_round_trip() -> None:
 def test_bad_arguments(build: Callable[[SGD], LRScheduler], message: str) -> None:
     with pytest.raises(tm.InvalidArgument, match=message):
         build(SGD(lr=0.1))
+
+
+def test_load_state_dict_names_the_missing_entries() -> None:
+    sched = StepLR(SGD(lr=0.1), step_size=2)
+    with pytest.raises(tm.InvalidArgument, match=r"StepLR.load_state_dict: missing \['base_lr'\]"):
+        sched.load_state_dict({"last_epoch": 3})
+    assert sched.last_epoch == 0

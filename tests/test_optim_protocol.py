@@ -257,3 +257,44 @@ def test_training_with_value_and_grad() -> None:
     assert np.allclose(params["W"], [[2.0]], atol=1e-3) and np.allclose(
         params["b"], [1.0], atol=1e-3
     )
+
+
+def test_update_gets_an_empty_read_only_state_before_the_first_step() -> None:
+    from collections.abc import Mapping
+    from typing import Any
+
+    seen: list[Mapping[str, Any]] = []
+
+    class Counting(Optimizer):
+        def update(
+            self, p: np.ndarray, g: np.ndarray, state: Mapping[str, Any]
+        ) -> tuple[np.ndarray, dict[str, Any]]:
+            seen.append(state)
+            return p - self.lr * g, {"step": state.get("step", 0) + 1}
+
+    opt = Counting(lr=0.5)
+    params = opt.step({"w": np.ones(2)}, {"w": np.ones(2)})
+    opt.step(params, {"w": np.ones(2)})
+    first, second = seen
+    assert dict(first) == {} and dict(second) == {"step": 1}
+    with pytest.raises(TypeError):
+        first["step"] = 1  # type: ignore[index]
+
+
+def test_load_state_dict_with_a_bad_lr_changes_nothing() -> None:
+    opt = Adam(lr=0.1)
+    opt.step({"w": np.zeros(2)}, {"w": np.ones(2)})
+    bad = dict(opt.state_dict(), lr=-1.0, eps=0.5)
+    bad["state/step/'w'"] = 7
+    with pytest.raises(tm.InvalidArgument, match="lr must be in"):
+        opt.load_state_dict(bad)
+    assert opt.lr == 0.1 and opt.eps == 1e-8 and opt.state["w"]["step"] == 1
+
+
+def test_load_state_dict_names_the_missing_entries() -> None:
+    opt = Adam(lr=0.1)
+    partial = {k: v for k, v in opt.state_dict().items() if k not in ("eps", "amsgrad")}
+    with pytest.raises(
+        tm.InvalidArgument, match=r"Adam.load_state_dict: missing \['eps', 'amsgrad'\]"
+    ):
+        opt.load_state_dict(partial)

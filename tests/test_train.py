@@ -119,3 +119,35 @@ def test_history_plot_writes_a_png(tmp_path):
     path = history.plot(tmp_path / "curve.png", title="test")
     data = Path(path).read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 1000
+
+
+def test_losses_and_metrics_of_dict_batches_are_weighted_by_samples():
+    @tm.tapem
+    def dict_least_squares(params, batch):
+        W = yield from tm.param(params["W"], name="W")
+        b = yield from tm.param(params["b"], name="b")
+        X = yield from tm.const(batch["x"])
+        Y = yield from tm.const(batch["y"])
+        return (yield ops.mse_loss((yield ops.linear(W, b, X)), Y))
+
+    ys = [1.0, 1.0, 1.0, 1.0, 3.0, 3.0]  # batches of 4 and 2 (more samples than keys)
+    samples = [{"x": np.zeros(1), "y": np.array([y]), "id": i} for i, y in enumerate(ys)]
+    loader = tm.DataLoader(samples, batch_size=4)
+
+    def mean_y(params, batch):
+        return float(np.mean(batch["y"]))
+
+    history = tm.fit(
+        dict_least_squares,
+        {"W": np.zeros((1, 1)), "b": np.zeros(1)},
+        loader,
+        SGD(lr=0.0),  # the prediction stays 0: each batch's loss is the mean of its y²
+        epochs=1,
+        eval_data=tm.DataLoader(samples, batch_size=4),
+        metrics={"mean_y": mean_y},
+        progress=False,
+    )
+    per_sample_loss = float(np.mean(np.square(ys)))  # 22/6, not (1 + 9) / 2
+    assert history.train_loss == [pytest.approx(per_sample_loss)]
+    assert history.eval_loss == [pytest.approx(per_sample_loss)]
+    assert history.metrics["mean_y"] == [pytest.approx(np.mean(ys))]

@@ -1,5 +1,5 @@
-"""The pieces every ``python -m tapem`` subcommand uses: :class:`Command`, :class:`UsageError`
-and :func:`load_program`.
+"""The pieces every ``python -m tapem`` subcommand uses: :class:`Command`, :class:`UsageError`,
+:func:`add_target`, :func:`load_program` and :func:`differentiate`.
 
 A subcommand is one module here exposing ``COMMAND``; :mod:`tapem.cli` lists them. Adding one
 is a new module plus one line in that list.
@@ -15,9 +15,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from tapem.functional import Grads, NotAHandle, value_and_grad
+from tapem.interpreters.protocol import Interpreter
 from tapem.program import Program
 
-__all__ = ["Command", "UsageError", "load_program"]
+__all__ = ["Command", "UsageError", "add_target", "differentiate", "load_program"]
 
 
 class Command(NamedTuple):
@@ -33,6 +35,12 @@ class Command(NamedTuple):
 class UsageError(Exception):
     """A mistake on the command line (a bad path, a missing function): reported as one line,
     with exit status 2, never as a traceback."""
+
+
+def add_target(parser: argparse.ArgumentParser, help: str) -> None:
+    """Declare the ``FILE.py:FUNCTION`` argument that :func:`load_program` reads; ``help`` says
+    what the function's program is for."""
+    parser.add_argument("target", metavar="FILE.py:FUNCTION", help=help)
 
 
 def _split(target: str) -> tuple[Path, str]:
@@ -101,3 +109,13 @@ def load_program(target: str) -> Program[Any]:
             "generator function with @tm.tapem, or return one of its programs"
         )
     return program
+
+
+def differentiate(program: Program[Any], interpreter: Interpreter) -> tuple[Any, Grads]:
+    """:func:`~tapem.value_and_grad` of a target's program, where a program that does not return
+    a handle (:class:`~tapem.NotAHandle`) is a :class:`UsageError`. Any other error, a
+    ``TypeError`` raised by the program's own code included, propagates unchanged."""
+    try:
+        return value_and_grad(program, interpreter=interpreter)
+    except NotAHandle as error:
+        raise UsageError(str(error)) from None

@@ -6,9 +6,8 @@ from __future__ import annotations
 
 import argparse
 
-from tapem.commands import Command, UsageError, load_program
+from tapem.commands import Command, add_target, differentiate, load_program
 from tapem.errors import TapeError
-from tapem.functional import value_and_grad
 from tapem.gradcheck import GradCheckError, check_grads
 from tapem.interpreters.debugging import Debugging
 from tapem.interpreters.eager import Eager
@@ -17,11 +16,7 @@ __all__ = ["COMMAND"]
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "target",
-        metavar="FILE.py:FUNCTION",
-        help="a function that takes no arguments and returns the loss program to check",
-    )
+    add_target(parser, "a function that takes no arguments and returns the loss program to check")
     parser.add_argument(
         "--order", type=int, choices=(1, 2), default=1, help="2 also checks Hessian-vector products"
     )
@@ -32,12 +27,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def main(args: argparse.Namespace) -> int:
     program = load_program(args.target)
     try:
-        value, grads = value_and_grad(program, interpreter=Debugging(Eager()))
+        value, grads = differentiate(program, Debugging(Eager()))
     except TapeError as error:
         print(f"FAILED: {type(error).__name__}: {error}")
         return 1
-    except TypeError as error:  # the program does not return a scalar's handle
-        raise UsageError(str(error)) from None
     print(f"value {float(value)!r}; no NaN or Inf in any value or cotangent")
     if not grads:
         print("the program declares no trainable param: nothing to differentiate")

@@ -9,10 +9,9 @@ from pathlib import Path
 
 from returns.result import Failure
 
-from tapem.commands import Command, UsageError, load_program
+from tapem.commands import Command, UsageError, add_target, differentiate, load_program
 from tapem.driver import run
 from tapem.errors import TapeError
-from tapem.functional import value_and_grad
 from tapem.interpreters.eager import Eager
 from tapem.interpreters.protocol import Interpreter
 from tapem.interpreters.shape_only import ShapeOnly
@@ -22,11 +21,7 @@ __all__ = ["COMMAND"]
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "target",
-        metavar="FILE.py:FUNCTION",
-        help="a function that takes no arguments and returns the program to trace",
-    )
+    add_target(parser, "a function that takes no arguments and returns the program to trace")
     parser.add_argument("--dot", metavar="FILE", type=Path, help="also write Graphviz DOT here")
     parser.add_argument("--values", action="store_true", help="show each node's value")
     parser.add_argument(
@@ -52,11 +47,9 @@ def main(args: argparse.Namespace) -> int:
     value = None
     if args.grads:
         try:
-            value, _ = value_and_grad(program, interpreter=tracer)
+            value, _ = differentiate(program, tracer)
         except TapeError as failure:
             error = failure
-        except TypeError as failure:  # the program did not return a handle
-            raise UsageError(str(failure)) from None
     else:
         result = run(program, interpreter=tracer)
         if isinstance(result, Failure):

@@ -140,7 +140,7 @@ class Dataset(Generic[T]):
         for x in self._items:
             s = lcg(s)
             keyed.append((s, x))
-        keyed.sort(key=_first)
+        keyed.sort(key=operator.itemgetter(0))
         return Dataset(x for _, x in keyed), s
 
     def batches(self, batch_size: int, *, tag: str = "batches") -> list[Dataset[T]]:
@@ -174,7 +174,3 @@ def check_batching(n: int, batch_size: int, tag: str) -> int:
     if n == 0:
         raise EmptyDataset(tag)
     return size
-
-
-def _first(pair: tuple[int, object]) -> int:
-    return pair[0]

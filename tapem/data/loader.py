@@ -22,7 +22,7 @@ from typing import Any, Generic, TypeVar, overload
 import numpy as np
 
 from tapem.data.dataset import Dataset, check_batching
-from tapem.errors import InvalidArgument
+from tapem.errors import InvalidArgument, require_keys
 
 __all__ = ["DataLoader", "default_collate"]
 
@@ -201,12 +201,7 @@ class DataLoader(Generic[T, B]):
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         """Restore the seed and epoch counter saved by :meth:`state_dict`."""
-        missing = {"seed", "epoch"} - set(state)
-        if missing:
-            raise InvalidArgument(
-                f"DataLoader.load_state_dict: missing {sorted(missing)}; pass the dict that "
-                "DataLoader.state_dict() returned"
-            )
+        require_keys("DataLoader.load_state_dict", state, ("seed", "epoch"))
         self.seed = int(state["seed"])
         self.epoch = int(state["epoch"])
 

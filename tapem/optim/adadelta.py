@@ -40,16 +40,15 @@ class Adadelta(Optimizer):
         self.weight_decay = check_range("Adadelta", "weight_decay", weight_decay, 0.0)
 
     def update(
-        self, p: np.ndarray, g: np.ndarray, state: Mapping[str, Any] | None
+        self, p: np.ndarray, g: np.ndarray, state: Mapping[str, Any]
     ) -> tuple[np.ndarray, ParamState]:
-        prev: Mapping[str, Any] = state if state is not None else {}
-        zeros = np.zeros_like(p)
         if self.weight_decay != 0.0:
             g = g + self.weight_decay * p
         rho, eps = self.rho, self.eps
-        square_avg = rho * prev.get("square_avg", zeros) + (1.0 - rho) * g * g
-        acc_delta = prev.get("acc_delta", zeros)
+        square_avg = rho * state.get("square_avg", 0.0) + (1.0 - rho) * g * g
+        # an array even before the first step: np.sqrt(0.0 + eps) would be a float64 scalar
+        acc_delta = state["acc_delta"] if "acc_delta" in state else np.zeros_like(p)
         delta = np.sqrt(acc_delta + eps) / np.sqrt(square_avg + eps) * g
         acc_delta = rho * acc_delta + (1.0 - rho) * delta * delta
-        new = {"step": prev.get("step", 0) + 1, "square_avg": square_avg, "acc_delta": acc_delta}
+        new = {"step": state.get("step", 0) + 1, "square_avg": square_avg, "acc_delta": acc_delta}
         return p - self.lr * delta, new

@@ -48,14 +48,11 @@ class Adagrad(Optimizer):
         self.eps = check_range("Adagrad", "eps", eps, 0.0)
 
     def update(
-        self, p: np.ndarray, g: np.ndarray, state: Mapping[str, Any] | None
+        self, p: np.ndarray, g: np.ndarray, state: Mapping[str, Any]
     ) -> tuple[np.ndarray, ParamState]:
-        if state is None:
-            step, total = 1, np.full_like(p, self.initial_accumulator_value)
-        else:
-            step, total = state["step"] + 1, state["sum"]
+        step = state.get("step", 0) + 1
         if self.weight_decay != 0.0:
             g = g + self.weight_decay * p
         lr_t = self.lr / (1.0 + (step - 1) * self.lr_decay)
-        total = total + g * g
+        total = state.get("sum", self.initial_accumulator_value) + g * g
         return p - lr_t * g / (np.sqrt(total) + self.eps), {"step": step, "sum": total}

@@ -54,22 +54,20 @@ class Adam(Optimizer):
         self.amsgrad = bool(amsgrad)
 
     def update(
-        self, p: np.ndarray, g: np.ndarray, state: Mapping[str, Any] | None
+        self, p: np.ndarray, g: np.ndarray, state: Mapping[str, Any]
     ) -> tuple[np.ndarray, ParamState]:
-        prev: Mapping[str, Any] = state if state is not None else {}
-        zeros = np.zeros_like(p)
         if self.weight_decay != 0.0:
             if self.decoupled_weight_decay:
                 p = p - self.lr * self.weight_decay * p
             else:
                 g = g + self.weight_decay * p
-        (b1, b2), step = self.betas, prev.get("step", 0) + 1
-        exp_avg = b1 * prev.get("exp_avg", zeros) + (1.0 - b1) * g
-        exp_avg_sq = b2 * prev.get("exp_avg_sq", zeros) + (1.0 - b2) * g * g
+        (b1, b2), step = self.betas, state.get("step", 0) + 1
+        exp_avg = b1 * state.get("exp_avg", 0.0) + (1.0 - b1) * g
+        exp_avg_sq = b2 * state.get("exp_avg_sq", 0.0) + (1.0 - b2) * g * g
         new: ParamState = {"step": step, "exp_avg": exp_avg, "exp_avg_sq": exp_avg_sq}
         second = exp_avg_sq
         if self.amsgrad:
-            second = np.maximum(prev.get("max_exp_avg_sq", zeros), exp_avg_sq)
+            second = np.maximum(state.get("max_exp_avg_sq", 0.0), exp_avg_sq)
             new["max_exp_avg_sq"] = second
         bias1, bias2 = 1.0 - b1**step, 1.0 - b2**step
         denom = np.sqrt(second) / math.sqrt(bias2) + self.eps

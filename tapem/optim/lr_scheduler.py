@@ -26,7 +26,7 @@ from collections.abc import Mapping, Sequence
 from itertools import pairwise
 from typing import Any
 
-from tapem.errors import InvalidArgument
+from tapem.errors import InvalidArgument, require_keys
 from tapem.optim.optimizer import Optimizer, check_range
 
 __all__ = ["CosineAnnealingLR", "LRScheduler", "LinearLR", "SequentialLR", "StepLR"]
@@ -61,12 +61,7 @@ class LRScheduler(ABC):
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         """Restore :meth:`state_dict` and set the optimizer's ``lr`` to ``lr_at(last_epoch)``."""
-        missing = {"last_epoch", "base_lr"} - set(state)
-        if missing:
-            raise InvalidArgument(
-                f"{type(self).__name__}.load_state_dict: missing {sorted(missing)}; pass the "
-                "dict that state_dict() returned"
-            )
+        require_keys(f"{type(self).__name__}.load_state_dict", state, ("last_epoch", "base_lr"))
         self.last_epoch = int(state["last_epoch"])
         self.base_lr = float(state["base_lr"])
         self.optimizer.lr = self.lr_at(self.last_epoch)

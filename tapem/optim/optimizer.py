@@ -21,7 +21,7 @@ from typing import Any, ClassVar, TypeAlias, TypeVar
 
 import numpy as np
 
-from tapem.errors import InvalidArgument, ShapeMismatch
+from tapem.errors import InvalidArgument, ShapeMismatch, require_keys
 
 __all__ = ["Key", "Optimizer", "ParamState"]
 
@@ -34,6 +34,9 @@ ParamState: TypeAlias = dict[str, Any]
 """One parameter's state: ``"step"`` (an ``int``) and named arrays (``"exp_avg"``, ...)."""
 
 STATE_PREFIX = "state/"
+
+_NO_STATE: Mapping[str, Any] = MappingProxyType({})
+"""The state :meth:`Optimizer.update` gets before a parameter's first step (read-only)."""
 
 
 def check_range(
@@ -85,12 +88,15 @@ class Optimizer(ABC):
 
     @abstractmethod
     def update(
-        self, p: np.ndarray, g: np.ndarray, state: Mapping[str, Any] | None
+        self, p: np.ndarray, g: np.ndarray, state: Mapping[str, Any]
     ) -> tuple[np.ndarray, ParamState]:
-        """One parameter's new value and new state (``state`` is ``None`` before its first step).
+        """One parameter's new value and new state.
 
-        Must not write to ``p``, ``g`` or ``state``; every array in the returned state must be
-        new (the base class makes it read-only and keeps it).
+        ``state`` is what the previous call returned for this parameter, or an empty read-only
+        mapping before its first step (so ``state.get("exp_avg", 0.0)`` starts a moment at
+        zero: a Python float keeps float32 arithmetic float32). Must not write to ``p``, ``g``
+        or ``state``; every array in the returned state must be new (the base class makes it
+        read-only and keeps it).
         """
 
     def step(self, params: Mapping[K, np.ndarray], grads: Mapping[Any, Any]) -> dict[K, np.ndarray]:
@@ -130,7 +136,7 @@ class Optimizer(ABC):
                 raise ShapeMismatch(
                     f"{owner}.step", [p.shape, g.shape], f"gradient of {key!r} vs its parameter"
                 )
-            new_p, state = self.update(p, g, self._state.get(key))
+            new_p, state = self.update(p, g, self._state.get(key, _NO_STATE))
             # np.asarray: arithmetic on 0-d arrays gives numpy scalars; keep arrays throughout
             new_value = np.asarray(new_p, dtype=p.dtype)
             if np.may_share_memory(new_value, p):  # never freeze the caller's own memory
@@ -191,9 +197,7 @@ class Optimizer(ABC):
                 f"into a {kind or 'matching'} optimizer"
             )
         scalars = ("lr", "initial_lr", *self.hyperparameters)
-        missing = [name for name in scalars if name not in state_dict]
-        if missing:
-            raise InvalidArgument(f"{owner}: missing {missing!r}; pass a full state_dict()")
+        require_keys(owner, state_dict, scalars)
         values = {name: _like(getattr(self, name), state_dict[name]) for name in scalars}
         state: dict[Key, ParamState] = {}
         for name, value in state_dict.items():
@@ -202,9 +206,9 @@ class Optimizer(ABC):
             field, key = _parse_state_name(owner, name)
             array = np.array(value)  # a copy: the optimizer owns its state
             state.setdefault(key, {})[field] = int(array) if field == "step" else _readonly(array)
-        check_range(owner, "lr", values["lr"], 0.0)
+        self.lr = values.pop("lr")  # first: its setter's range check is all that can fail
         for name, value in values.items():
-            setattr(self, "_lr" if name == "lr" else name, value)
+            setattr(self, name, value)
         self._state = state
 
 

@@ -50,23 +50,21 @@ class RMSprop(Optimizer):
         self.centered = bool(centered)
 
     def update(
-        self, p: np.ndarray, g: np.ndarray, state: Mapping[str, Any] | None
+        self, p: np.ndarray, g: np.ndarray, state: Mapping[str, Any]
     ) -> tuple[np.ndarray, ParamState]:
-        prev: Mapping[str, Any] = state if state is not None else {}
-        zeros = np.zeros_like(p)
         if self.weight_decay != 0.0:
             g = g + self.weight_decay * p
         a = self.alpha
-        square_avg = a * prev.get("square_avg", zeros) + (1.0 - a) * g * g
-        new: ParamState = {"step": prev.get("step", 0) + 1, "square_avg": square_avg}
+        square_avg = a * state.get("square_avg", 0.0) + (1.0 - a) * g * g
+        new: ParamState = {"step": state.get("step", 0) + 1, "square_avg": square_avg}
         if self.centered:
-            grad_avg = a * prev.get("grad_avg", zeros) + (1.0 - a) * g
+            grad_avg = a * state.get("grad_avg", 0.0) + (1.0 - a) * g
             new["grad_avg"] = grad_avg
             denom = np.sqrt(square_avg - grad_avg * grad_avg) + self.eps
         else:
             denom = np.sqrt(square_avg) + self.eps
         if self.momentum > 0.0:
-            buf = self.momentum * prev.get("momentum_buffer", zeros) + g / denom
+            buf = self.momentum * state.get("momentum_buffer", 0.0) + g / denom
             new["momentum_buffer"] = buf
             return p - self.lr * buf, new
         return p - self.lr * g / denom, new

@@ -57,13 +57,13 @@ class SGD(Optimizer):
             )
 
     def update(
-        self, p: np.ndarray, g: np.ndarray, state: Mapping[str, Any] | None
+        self, p: np.ndarray, g: np.ndarray, state: Mapping[str, Any]
     ) -> tuple[np.ndarray, ParamState]:
         if self.weight_decay != 0.0:
             g = g + self.weight_decay * p
         if self.momentum == 0.0:
             return p - self.lr * g, {}
-        if state is None or "momentum_buffer" not in state:
+        if "momentum_buffer" not in state:
             buf = g.copy()
         else:
             buf = self.momentum * state["momentum_buffer"] + (1.0 - self.dampening) * g
