@@ -16,7 +16,7 @@ True
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -80,17 +80,41 @@ def differentiable_inputs(rule: OpDef, xs: Arrays) -> list[int]:
     return indices
 
 
+def moved(xs: Arrays, vs: Mapping[int, Any], step: float) -> list[Any]:
+    """The inputs ``xs`` moved by ``step`` along ``vs`` (input index -> direction)."""
+    return [np.asarray(x) + step * vs[i] if i in vs else x for i, x in enumerate(xs)]
+
+
 def numerical_jvp(
     rule: OpDef, xs: Arrays, args: Sequence[Any], vs: dict[int, np.ndarray[Any, Any]], eps: float
 ) -> np.ndarray[Any, Any]:
     """``J v`` by central differences of ``rule.forward`` along ``vs`` (input index -> tangent)."""
 
     def at(step: float) -> np.ndarray[Any, Any]:
-        moved = [np.asarray(x) + step * vs[i] if i in vs else x for i, x in enumerate(xs)]
-        return np.asarray(rule.forward(*moved, *args), dtype=np.float64)
+        return np.asarray(rule.forward(*moved(xs, vs, step), *args), dtype=np.float64)
 
     difference: np.ndarray[Any, Any] = (at(eps) - at(-eps)) / (2 * eps)
     return difference
+
+
+def rule_tangent(
+    rule: OpDef, xs: Arrays, args: Sequence[Any], out: Any, vs: Mapping[int, Any]
+) -> np.ndarray[Any, Any]:
+    """``J v`` from the JVP rules: each input's contribution along ``vs`` (input index ->
+    tangent; an input without a JVP rule contributes nothing), summed in the output's shape."""
+    tangent: np.ndarray[Any, Any] = np.zeros(np.shape(out))
+    for i, v in vs.items():
+        jvp_i = rule.jvp[i]
+        if jvp_i is not None:
+            tangent = tangent + np.broadcast_to(jvp_i(v, out, *xs, *args), np.shape(out))
+    return tangent
+
+
+def vjp_of(rule: OpDef, i: int, g: Any, out: Any, xs: Sequence[Any], args: Sequence[Any]) -> Any:
+    """Input ``i``'s cotangent from its VJP rule, summed to the input's shape and dtype."""
+    vjp_i = rule.vjp[i]
+    assert vjp_i is not None
+    return unbroadcast(vjp_i(g, out, *xs, *args), xs[i])
 
 
 def _close(a: float, b: float, rtol: float, atol: float) -> bool:
@@ -99,9 +123,28 @@ def _close(a: float, b: float, rtol: float, atol: float) -> bool:
     )
 
 
-def _random_like(rng: np.random.Generator, x: Any) -> np.ndarray[Any, Any]:
+def elementwise(
+    expected: Sequence[Any], actual: Sequence[Any], rtol: float, atol: float
+) -> tuple[float, bool]:
+    """The largest elementwise difference between the pairs of arrays, and whether it is within
+    ``atol + rtol`` times the largest magnitude in ``expected`` (at least 1)."""
+    pairs = zip(expected, actual, strict=True)
+    worst = max((float(np.max(np.abs(e - a), initial=0.0)) for e, a in pairs), default=0.0)
+    scale = max((float(np.max(np.abs(e), initial=1.0)) for e in expected), default=1.0)
+    return worst, worst <= atol + rtol * scale
+
+
+def random_like(rng: np.random.Generator, x: Any) -> np.ndarray[Any, Any]:
+    """Standard normal samples of ``x``'s shape."""
     sample: np.ndarray[Any, Any] = np.asarray(rng.standard_normal(np.shape(x)))
     return sample
+
+
+def random_directions(
+    rng: np.random.Generator, xs: Arrays, idx: Sequence[int]
+) -> dict[int, np.ndarray[Any, Any]]:
+    """A random direction for each input listed in ``idx`` (input index -> direction)."""
+    return {i: random_like(rng, xs[i]) for i in idx}
 
 
 def check_vjp(
@@ -122,16 +165,12 @@ def check_vjp(
     rng = np.random.default_rng(seed)
     xs = as_float64(xs)
     out = rule.forward(*xs, *args)
-    idx = checked_inputs(rule, xs, inputs)
-    vs = {i: _random_like(rng, xs[i]) for i in idx}
-    u = _random_like(rng, out)
+    vs = random_directions(rng, xs, checked_inputs(rule, xs, inputs))
+    u = random_like(rng, out)
     expected = float(np.sum(u * numerical_jvp(rule, xs, args, vs, eps)))
     actual = 0.0
-    for i in idx:
-        vjp_i = rule.vjp[i]
-        assert vjp_i is not None
-        ct = unbroadcast(np.asarray(vjp_i(u, out, *xs, *args)), xs[i])
-        actual += float(np.sum(ct * vs[i]))
+    for i, v in vs.items():
+        actual += float(np.sum(vjp_of(rule, i, u, out, xs, args) * v))
     return RuleCheck(rule.name, "vjp", expected, actual, _close(expected, actual, rtol, atol))
 
 
@@ -150,23 +189,18 @@ def check_jvp(
     xs = as_float64(xs)
     out = rule.forward(*xs, *args)
     idx = [i for i in differentiable_inputs(rule, xs) if rule.jvp[i] is not None]
-    vs = {i: _random_like(rng, xs[i]) for i in idx}
+    vs = random_directions(rng, xs, idx)
     numeric = numerical_jvp(rule, xs, args, vs, eps)
-    tangent = np.zeros(np.shape(out))
-    for i in idx:
-        jvp_i = rule.jvp[i]
-        assert jvp_i is not None
-        tangent = tangent + np.broadcast_to(jvp_i(vs[i], out, *xs, *args), np.shape(out))
-    u = _random_like(rng, out)
+    tangent = rule_tangent(rule, xs, args, out, vs)
+    u = random_like(rng, out)
     expected, actual = float(np.sum(u * numeric)), float(np.sum(u * tangent))
-    worst = float(np.max(np.abs(numeric - tangent), initial=0.0))
+    worst, close = elementwise([numeric], [tangent], rtol, atol)
     return RuleCheck(
         rule.name,
         "jvp",
         expected,
         actual,
-        _close(expected, actual, rtol, atol)
-        and worst <= atol + rtol * float(np.max(np.abs(numeric), initial=1.0)),
+        _close(expected, actual, rtol, atol) and close,
         f"largest elementwise difference {worst:.3g}",
     )
 

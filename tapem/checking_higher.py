@@ -25,10 +25,21 @@ from typing import Any
 
 import numpy as np
 
-from tapem.backward import unbroadcast
-from tapem.checking import RuleCheck, as_float64, check_vjp, checked_inputs
-from tapem.dual.core import Dual
+from tapem.checking import (
+    RuleCheck,
+    as_float64,
+    check_vjp,
+    checked_inputs,
+    elementwise,
+    moved,
+    random_directions,
+    random_like,
+    rule_tangent,
+    vjp_of,
+)
+from tapem.dual.core import Dual, tangent_of
 from tapem.errors import SourceLocation
+from tapem.higher import per_input
 from tapem.ops.opdef import OpDef
 from tapem.tape import Tape
 
@@ -57,46 +68,29 @@ def check_hvp(
     xs = as_float64(xs)
     idx = checked_inputs(rule, xs, inputs)
     out = rule.forward(*xs, *args)
-    u = np.asarray(rng.standard_normal(np.shape(out)))
-    vs = {i: np.asarray(rng.standard_normal(np.shape(xs[i]))) for i in idx}
+    u = random_like(rng, out)
+    vs = random_directions(rng, xs, idx)
 
     def gradient(step: float) -> list[Any]:
-        moved = [x + step * vs[i] if i in vs else x for i, x in enumerate(xs)]
-        y = rule.forward(*moved, *args)
-        return [_vjp(rule, i, u, y, moved, args) for i in idx]
+        at = moved(xs, vs, step)
+        y = rule.forward(*at, *args)
+        return [vjp_of(rule, i, u, y, at, args) for i in idx]
 
     plus, minus = gradient(eps), gradient(-eps)
     numeric = [(p - m) / (2 * eps) for p, m in zip(plus, minus, strict=True)]
-    tangent_out = np.zeros(np.shape(out))
-    for i in idx:
-        jvp_i = rule.jvp[i]
-        if jvp_i is not None:
-            tangent_out = tangent_out + jvp_i(vs[i], out, *xs, *args)
     duals = [Dual(x, vs[i]) if i in vs else x for i, x in enumerate(xs)]
+    dual_out = Dual(np.asarray(out, dtype=np.float64), rule_tangent(rule, xs, args, out, vs))
     g = Dual(u, np.zeros_like(u))
-    dual_out = Dual(np.asarray(out, dtype=np.float64), np.broadcast_to(tangent_out, np.shape(out)))
-    exact = []
-    for i in idx:
-        ct = _vjp(rule, i, g, dual_out, duals, args)
-        exact.append(np.asarray(ct.tangent) if isinstance(ct, Dual) else np.zeros_like(xs[i]))
+    cts = [vjp_of(rule, i, g, dual_out, duals, args) if i in vs else None for i in range(len(xs))]
+    exact = list(per_input(cts, {i: xs[i] for i in idx}, tangent_of).values())
     w = [rng.standard_normal(np.shape(n)) for n in numeric]
     expected = float(sum(np.sum(a * b) for a, b in zip(w, numeric, strict=True)))
     actual = float(sum(np.sum(a * b) for a, b in zip(w, exact, strict=True)))
-    worst = max(
-        (float(np.max(np.abs(n - e), initial=0.0)) for n, e in zip(numeric, exact, strict=True)),
-        default=0.0,
-    )
-    scale = max((float(np.max(np.abs(n), initial=1.0)) for n in numeric), default=1.0)
-    ok = bool(np.isfinite(actual)) and worst <= atol + rtol * scale
+    worst, close = elementwise(numeric, exact, rtol, atol)
+    ok = bool(np.isfinite(actual)) and close
     return RuleCheck(
         rule.name, "hvp", expected, actual, ok, f"largest elementwise difference {worst:.3g}"
     )
-
-
-def _vjp(rule: OpDef, i: int, g: Any, out: Any, xs: Arrays, args: Sequence[Any]) -> Any:
-    vjp_i = rule.vjp[i]
-    assert vjp_i is not None
-    return unbroadcast(vjp_i(g, out, *xs, *args), xs[i])
 
 
 def is_smooth(
@@ -114,21 +108,17 @@ def is_smooth(
     """
     rng = np.random.default_rng(seed + 1)
     xs = as_float64(xs)
-    idx = checked_inputs(rule, xs, inputs)
-    vs = {i: rng.standard_normal(np.shape(xs[i])) for i in idx}
-    u = rng.standard_normal(np.shape(rule.forward(*xs, *args)))
+    vs = random_directions(rng, xs, checked_inputs(rule, xs, inputs))
+    u = random_like(rng, rule.forward(*xs, *args))
 
     def f(step: float) -> float:
-        moved = [x + step * vs[i] if i in vs else x for i, x in enumerate(xs)]
-        return float(np.sum(u * rule.forward(*moved, *args)))
+        return float(np.sum(u * rule.forward(*moved(xs, vs, step), *args)))
 
     f0 = f(0.0)
-
-    def gap(step: float) -> float:
-        return abs(f(step) - 2 * f0 + f(-step)) / step
-
-    wide, narrow = gap(1e-4), gap(1e-6)
-    slope = abs(f(1e-4) - f(-1e-4)) / 2e-4
+    wide_plus, wide_minus = f(1e-4), f(-1e-4)
+    wide = abs(wide_plus - 2 * f0 + wide_minus) / 1e-4
+    narrow = abs(f(1e-6) - 2 * f0 + f(-1e-6)) / 1e-6
+    slope = abs(wide_plus - wide_minus) / 2e-4
     return not (narrow > 1e-3 * (1 + slope) and narrow > 0.1 * wide)
 
 
@@ -158,6 +148,7 @@ def find_wrong_rule(
     """The first op (by node id) whose VJP (``order=1``) or VJP-on-duals (``order=2``) rule
     disagrees with finite differences at its recorded inputs, and the ops skipped because they
     are not differentiable there."""
+    check_rule, kind = (check_vjp, "vjp") if order == 1 else (check_hvp, "hvp")
     skipped: list[str] = []
     nodes = tape._nodes
     for node_id, record in enumerate(nodes):
@@ -166,19 +157,14 @@ def find_wrong_rule(
             continue
         inputs = [k for k, p in enumerate(record[3]) if nodes[p][2]]
         xs, args = [nodes[p][0] for p in record[3]], record[5]
-        if not checked_inputs(rule, as_float64(xs), inputs):
+        if not checked_inputs(rule, xs, inputs):
             continue
         try:
-            if order == 1:
-                check = check_vjp(rule, xs, args, seed=node_id, eps=eps, rtol=rtol, inputs=inputs)
-            else:
-                check = check_hvp(
-                    rule, xs, args, seed=node_id, eps=eps, rtol=rtol, atol=atol, inputs=inputs
-                )
-        except Exception as error:  # a rule that cannot run (e.g. on dual numbers) is wrong too
-            detail = (
-                f"{rule.name} {'vjp' if order == 1 else 'hvp'}: {type(error).__name__}: {error}"
+            check = check_rule(
+                rule, xs, args, seed=node_id, eps=eps, rtol=rtol, atol=atol, inputs=inputs
             )
+        except Exception as error:  # a rule that cannot run (e.g. on dual numbers) is wrong too
+            detail = f"{rule.name} {kind}: {type(error).__name__}: {error}"
             return Culprit(node_id, rule.name, sites.get(node_id), detail), skipped
         if check.ok:
             continue

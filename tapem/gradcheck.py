@@ -31,14 +31,12 @@ from typing import Any
 
 import numpy as np
 
-from tapem.backward import reverse
+from tapem.backward import reverse, seed_for
 from tapem.checking_higher import Culprit, find_wrong_rule
-from tapem.driver import run_or_raise
-from tapem.dual.core import Dual
-from tapem.errors import InvalidArgument, NotScalar, SourceLocation
-from tapem.functional import param_keys
+from tapem.errors import InvalidArgument, SourceLocation
+from tapem.functional import param_keys, run_to_node
 from tapem.handle import Handle
-from tapem.higher import lift
+from tapem.higher import hvp_of, lift, per_input
 from tapem.interpreters.eager import Eager
 from tapem.interpreters.forward import Forward
 from tapem.interpreters.protocol import Interpreter, Site, Wrapper
@@ -165,39 +163,37 @@ class _Probe(Wrapper):
         return handle
 
 
-def _run(program: Program[Any], interpreter: Interpreter) -> tuple[int, Tape]:
-    out, tape = run_or_raise(program, interpreter=interpreter)
-    if not isinstance(out, Handle):
-        raise TypeError(
-            "check_grads needs a program returning a scalar node's handle, "
-            f"got {type(out).__name__}"
-        )
-    if tape.node(out).shape != ():
-        raise NotScalar(out.id, tape.node(out).shape)
-    return out.id, tape
-
-
-def _program(program_or_f: Any, primals: Sequence[Any]) -> tuple[Program[Any], dict[int, str]]:
+def _program(
+    program_or_f: Any, primals: Sequence[Any]
+) -> tuple[Program[Any], dict[int, str], object]:
+    """The program to check, the labels of its params (by node id) and its name."""
     if isinstance(program_or_f, Program):
         if primals:
             raise TypeError("check_grads: a Program declares its own params; pass no primals")
-        return program_or_f, {}
+        return program_or_f, {}, program_or_f.name
     if not callable(program_or_f) or not primals:
         raise TypeError(
             "check_grads takes a tapem Program, or a @tm.tapem function and its primals"
         )
-    return lift(program_or_f, primals), {i: f"arg{i}" for i in range(len(primals))}
+    labels = {i: f"arg{i}" for i in range(len(primals))}
+    return lift(program_or_f, primals), labels, getattr(program_or_f, "__name__", program_or_f)
 
 
 class _Checker:
     """The state of one check: the program, its params at the base point, the tolerances."""
 
     def __init__(
-        self, program: Program[Any], labels: dict[int, str], eps: float, rtol: float, atol: float
+        self,
+        program: Program[Any],
+        labels: dict[int, str],
+        name: object,
+        eps: float,
+        rtol: float,
+        atol: float,
     ) -> None:
-        self.program, self.eps, self.rtol, self.atol = program, eps, rtol, atol
+        self.program, self.name, self.eps, self.rtol, self.atol = program, name, eps, rtol, atol
         self.sites: dict[int, SourceLocation | None] = {}
-        self.out, self.tape = _run(program, _Probe(Eager(), sites=self.sites))
+        self.out, self.seed, self.tape = self._run(_Probe(Eager(), sites=self.sites))
         keys = param_keys(self.tape)
         self.labels = {
             i: labels.get(i, k if isinstance(k, str) else f"#{k}") for i, k in keys.items()
@@ -208,28 +204,25 @@ class _Checker:
             )
         self.x = {i: np.asarray(self.tape._nodes[i][0]) for i in self.labels}
 
+    def _run(self, interpreter: Interpreter) -> tuple[int, Any, Tape]:
+        """Run the program: its scalar output's id, the seed of a reverse pass, the tape."""
+        out, tape = run_to_node(self.program, interpreter, "check_grads", self.name)
+        out, seed = seed_for(tape, out, None)
+        return out, seed, tape
+
     def loss(self, values: Mapping[int, Array]) -> float:
-        out, tape = _run(self.program, _Probe(Eager(), values))
+        out, _, tape = self._run(_Probe(Eager(), values))
         return float(tape._nodes[out][0])
 
     def gradient(self, values: Mapping[int, Array] | None = None) -> dict[int, Array]:
-        out, tape = (
-            (self.out, self.tape) if values is None else _run(self.program, _Probe(Eager(), values))
-        )
-        grads = reverse(tape, out, np.ones((), dtype=np.float64))
-        return {
-            i: np.zeros_like(x) if grads[i] is None else np.asarray(grads[i])
-            for i, x in self.x.items()
-        }
+        if values is None:
+            out, seed, tape = self.out, self.seed, self.tape
+        else:
+            out, seed, tape = self._run(_Probe(Eager(), values))
+        return per_input(reverse(tape, out, seed), self.x)
 
     def hvp(self, v: Mapping[Any, Array]) -> dict[int, Array]:
-        interp = Forward(dict(v))
-        out, tape = _run(self.program, _Probe(interp))
-        grads = interp.backward(tape, out, np.ones((), dtype=np.float64))
-        return {
-            i: np.asarray(grads[i].tangent) if isinstance(grads[i], Dual) else np.zeros_like(x)
-            for i, x in self.x.items()
-        }
+        return hvp_of(self.program, _Probe(Forward(dict(v))), self.x, "check_grads", self.name)
 
     def tolerance(self, expected: Any, actual: Any) -> Any:
         return self.atol + self.rtol * np.maximum(np.abs(expected), np.abs(actual))
@@ -332,8 +325,8 @@ def check_grads(
     """
     if order not in (1, 2):
         raise InvalidArgument(f"check_grads: order must be 1 or 2, not {order!r}")
-    program, labels = _program(program_or_f, primals)
-    checker = _Checker(program, labels, eps, rtol, atol)
+    program, labels, name = _program(program_or_f, primals)
+    checker = _Checker(program, labels, name, eps, rtol, atol)
     rng = np.random.default_rng(seed)
     tally = _Tally(checker)
     _first_order(checker, tally, rng, max_elements)
@@ -346,13 +339,13 @@ def check_grads(
         if error or tally.failures:
             failed_order = 2
     params = tuple((checker.labels[i], x.shape) for i, x in checker.x.items())
-    if not failed_order:
-        return GradCheckReport(True, order, params, tally.compared, 0, tally.worst)
-    culprit, skipped = find_wrong_rule(
-        checker.tape, checker.sites, failed_order, eps=eps, rtol=rtol, atol=atol
+    culprit, skipped = (
+        find_wrong_rule(checker.tape, checker.sites, failed_order, eps=eps, rtol=rtol, atol=atol)
+        if failed_order
+        else (None, [])
     )
     report = GradCheckReport(
-        False,
+        not failed_order,
         order,
         params,
         tally.compared,
@@ -362,4 +355,6 @@ def check_grads(
         tuple(skipped),
         error,
     )
+    if report.ok:
+        return report
     raise GradCheckError(report)

@@ -24,16 +24,15 @@ These functions raise the :class:`~tapem.TapeError` of a failed run (no ``Result
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
-from tapem.backward import reverse
-from tapem.driver import run_or_raise
-from tapem.dual.core import Dual
-from tapem.errors import InvalidArgument, NotScalar, ShapeMismatch
-from tapem.handle import Handle
+from tapem.backward import reverse, seed_for
+from tapem.dual.core import Dual, tangent_of
+from tapem.errors import InvalidArgument, ShapeMismatch
+from tapem.functional import run_to_node
 from tapem.interpreters.eager import Eager
 from tapem.interpreters.forward import Forward
 from tapem.interpreters.protocol import Interpreter
@@ -41,7 +40,7 @@ from tapem.program import Gen, Program, tapem
 from tapem.tape import Tape, readonly
 from tapem.training import param
 
-__all__ = ["hessian", "hvp", "jacobian", "jvp", "lift", "vjp"]
+__all__ = ["hessian", "hvp", "hvp_of", "jacobian", "jvp", "lift", "per_input", "vjp"]
 
 Array = np.ndarray[Any, Any]
 Function = Callable[..., Any]
@@ -81,21 +80,48 @@ def lift(f: Function, primals: Sequence[Any]) -> Program[Any]:
     return _apply(f, _primals(primals))
 
 
-def _run(f: Function, primals: tuple[Array, ...], interpreter: Interpreter) -> tuple[int, Tape]:
-    out, tape = run_or_raise(_apply(f, primals), interpreter=interpreter)
-    if not isinstance(out, Handle):
-        raise TypeError(
-            f"{getattr(f, '__name__', f)!r} must return the handle of a node, "
-            f"got {type(out).__name__}"
-        )
-    return out.id, tape
+def _run(
+    f: Function, primals: tuple[Array, ...], interpreter: Interpreter, who: str
+) -> tuple[int, Tape]:
+    return run_to_node(_apply(f, primals), interpreter, who, getattr(f, "__name__", f))
 
 
-def _scalar(tape: Tape, out: int) -> Any:
-    value = tape._nodes[out][0]
-    if np.shape(value) != ():
-        raise NotScalar(out, np.shape(value))
-    return value
+def per_input(
+    grads: Sequence[Any], xs: Mapping[int, Array], part: Callable[[Any], Any] | None = None
+) -> dict[int, Array]:
+    """The entry of a reverse pass's ``grads`` for each input (node id -> primal), or its
+    ``part`` (:func:`~tapem.dual.tangent_of` for Hessian-vector products), as a read-only array
+    of the input's dtype; zeros where nothing arrived (the output does not depend on the input,
+    or the input was made after the output, beyond ``grads``).
+
+    >>> import numpy as np
+    >>> grads = [np.array([1.0, 2.0]), None]
+    >>> got = per_input(grads, {0: np.zeros(2), 1: np.zeros(3), 2: np.zeros(1)})
+    >>> assert np.array_equal(got[0], [1.0, 2.0]) and np.array_equal(got[2], [0.0])
+    """
+    result = {}
+    for i, x in xs.items():
+        g = grads[i] if i < len(grads) else None
+        if g is not None and part is not None:
+            g = part(g)
+        result[i] = readonly(np.zeros_like(x) if g is None else np.asarray(g, dtype=x.dtype))
+    return result
+
+
+def hvp_of(
+    program: Program[Any],
+    interpreter: Interpreter,
+    xs: Mapping[int, Array],
+    who: str = "hvp",
+    name: object = None,
+) -> dict[int, Array]:
+    """H·v for each input of ``xs`` (node id -> primal), where ``interpreter`` is a
+    :class:`~tapem.interpreters.Forward` (or wraps one) whose leaves carry the tangents ``v``:
+    ``program`` runs on duals, then the reverse pass from its scalar output runs every VJP rule
+    on duals. ``who`` and ``name`` word the error for a program that returns no handle."""
+    out, tape = run_to_node(program, interpreter, who, name)
+    out, seed = seed_for(tape, out, None)
+    return per_input(interpreter.backward(tape, out, seed), xs, tangent_of)
 
 
 def jvp(f: Function, primals: Sequence[Any], tangents: Sequence[Any]) -> tuple[Any, Any]:
@@ -110,8 +136,14 @@ def jvp(f: Function, primals: Sequence[Any], tangents: Sequence[Any]) -> tuple[A
     >>> assert np.allclose(tangent, [1.0, 2 * np.cos(1.0)])
     """
     xs = _primals(primals)
-    vs = _directions(tangents, xs, "tangents")
-    out, tape = _run(f, xs, Forward(dict(enumerate(vs))))
+    return _jvp(f, xs, _directions(tangents, xs, "tangents"))
+
+
+def _jvp(
+    f: Function, xs: tuple[Array, ...], vs: tuple[Array, ...], who: str = "jvp"
+) -> tuple[Any, Any]:
+    """:func:`jvp` of primals and tangents already checked (``who`` words the errors)."""
+    out, tape = _run(f, xs, Forward(dict(enumerate(vs))), who)
     value = tape._nodes[out][0]
     if isinstance(value, Dual):
         return readonly(value.primal), readonly(value.tangent)
@@ -131,18 +163,10 @@ def vjp(f: Function, primals: Sequence[Any], cotangent: Any) -> tuple[Any, tuple
     >>> assert np.allclose(da, [3.0, 4.0]) and np.allclose(db, [1.0, 2.0])
     """
     xs = _primals(primals)
-    out, tape = _run(f, xs, Eager())
-    value = tape._nodes[out][0]
-    seed = np.asarray(cotangent, dtype=np.result_type(value))
-    if seed.shape != np.shape(value):
-        raise NotScalar(out, np.shape(value), seed.shape)
+    out, tape = _run(f, xs, Eager(), "vjp")
+    out, seed = seed_for(tape, out, cotangent)
     grads = reverse(tape, out, seed)
-    return readonly(value), tuple(_or_zeros(grads, i, x) for i, x in enumerate(xs))
-
-
-def _or_zeros(grads: list[Any], i: int, x: Array) -> Any:
-    g = grads[i] if i < len(grads) else None
-    return readonly(np.zeros_like(x) if g is None else g)
+    return tape.value(out), tuple(per_input(grads, dict(enumerate(xs))).values())
 
 
 def hvp(f: Function, primals: Sequence[Any], tangents: Sequence[Any]) -> tuple[Any, ...]:
@@ -162,17 +186,15 @@ def hvp(f: Function, primals: Sequence[Any], tangents: Sequence[Any]) -> tuple[A
     >>> assert np.allclose(hv, [6.0, 12.0])  # diag(6x) v
     """
     xs = _primals(primals)
-    vs = _directions(tangents, xs, "tangents")
-    interp = Forward(dict(enumerate(vs)))
-    out, tape = _run(f, xs, interp)
-    value = _scalar(tape, out)
-    grads = interp.backward(tape, out, np.ones((), dtype=np.result_type(value)))
-    result = []
-    for i, x in enumerate(xs):
-        g = grads[i] if i < len(grads) else None
-        hv = g.tangent if isinstance(g, Dual) else np.zeros_like(x)
-        result.append(readonly(np.asarray(hv, dtype=x.dtype)))
-    return tuple(result)
+    return _hvp(f, xs, _directions(tangents, xs, "tangents"))
+
+
+def _hvp(
+    f: Function, xs: tuple[Array, ...], vs: tuple[Array, ...], who: str = "hvp"
+) -> tuple[Any, ...]:
+    """:func:`hvp` of primals and tangents already checked (``who`` words the errors)."""
+    interp, inputs = Forward(dict(enumerate(vs))), dict(enumerate(xs))
+    return tuple(hvp_of(_apply(f, xs), interp, inputs, who, getattr(f, "__name__", f)).values())
 
 
 def _basis(x: Array, i: int) -> Array:
@@ -202,7 +224,7 @@ def hessian(f: Function, x: Any) -> Any:
     n = x0.size
     columns = np.zeros((n, n), dtype=x0.dtype)
     for i in range(n):
-        columns[:, i] = hvp(f, (x0,), (_basis(x0, i),))[0].reshape(-1)
+        columns[:, i] = _hvp(f, (x0,), (_basis(x0, i),), "hessian")[0].reshape(-1)
     return readonly(columns.reshape(x0.shape + x0.shape))
 
 
@@ -227,19 +249,31 @@ def jacobian(f: Function, x: Any, *, mode: str = "auto") -> Any:
             f"jacobian: mode must be 'auto', 'forward' or 'reverse', not {mode!r}"
         )
     (x0,) = _primals((x,))
-    out, tape = _run(f, (x0,), Eager())
+    if mode == "forward":
+        return _jacobian_by_columns(f, x0)
+    out, tape = _run(f, (x0,), Eager(), "jacobian")
     value = tape._nodes[out][0]
     out_shape = np.shape(value)
     m, n = int(np.prod(out_shape, dtype=np.int64)), x0.size
-    dtype = np.result_type(value, x0)
-    rows = np.zeros((m, n), dtype=dtype)
-    if mode == "forward" or (mode == "auto" and n <= m):
-        for i in range(n):
-            rows[:, i] = np.reshape(jvp(f, (x0,), (_basis(x0, i),))[1], -1)
-    else:
-        for j in range(m):
-            seed = np.zeros(m, dtype=np.result_type(value))
-            seed[j] = 1
-            grads = reverse(tape, out, seed.reshape(out_shape))
-            rows[j, :] = np.reshape(_or_zeros(grads, 0, x0), -1)
+    if mode == "auto" and n <= m:
+        return _jacobian_by_columns(f, x0)
+    rows = np.zeros((m, n), dtype=np.result_type(value, x0))
+    for j in range(m):
+        seed = np.zeros(m, dtype=np.result_type(value))
+        seed[j] = 1
+        grads = reverse(tape, out, seed.reshape(out_shape))
+        rows[j, :] = np.reshape(per_input(grads, {0: x0})[0], -1)
     return readonly(rows.reshape(out_shape + x0.shape))
+
+
+def _jacobian_by_columns(f: Function, x0: Array) -> Any:
+    """Forward mode: one JVP run per element of ``x0`` (or one for the output's shape if none)."""
+    n = x0.size
+    runs = [_jvp(f, (x0,), (_basis(x0, i),), "jacobian") for i in range(n)] or [
+        _jvp(f, (x0,), (np.zeros_like(x0),), "jacobian")
+    ]
+    value = runs[0][0]
+    columns = np.zeros((np.size(value), n), dtype=np.result_type(value, x0))
+    for i, (_, tangent) in enumerate(runs[:n]):
+        columns[:, i] = np.reshape(tangent, -1)
+    return readonly(columns.reshape(np.shape(value) + x0.shape))

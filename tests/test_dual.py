@@ -226,3 +226,37 @@ def test_unsupported_operations_raise_a_clear_type_error(call: Any, name: str) -
         call(x)
     assert "not supported on tapem.Dual" in str(info.value)
     assert "drop the tangent" in str(info.value)
+
+
+def test_add_reduce_is_the_sum_row() -> None:
+    p, t = np.arange(6.0).reshape(2, 3), np.ones((2, 3))
+    x = Dual(p, t)
+    y = np.add.reduce(x)  # numpy's default axis=0
+    assert np.array_equal(y.primal, p.sum(axis=0)) and np.array_equal(y.tangent, [2, 2, 2])
+    y = np.add.reduce(x, axis=None, keepdims=True, dtype=np.float32, initial=10.0)
+    assert y.primal.dtype == y.tangent.dtype == np.float32  # the initial value shifts the primal
+    assert np.array_equal(y.primal, [[25.0]]) and np.array_equal(y.tangent, [[6.0]])
+    empty = np.add.reduce(Dual(np.zeros((0, 2))), axis=0, initial=None)
+    assert np.array_equal(empty.primal, [0.0, 0.0]) and np.array_equal(empty.tangent, [0, 0])
+    out = np.zeros_like(x, shape=(2,))
+    assert np.add.reduce(x, axis=1, out=out) is out and np.array_equal(out.tangent, [3, 3])
+    with pytest.raises(TypeError, match="where="):
+        np.add.reduce(x, axis=0, where=np.array([True, False, True]))
+
+
+def test_var_counts_negative_and_tuple_axes() -> None:
+    rng = np.random.default_rng(3)
+    p, t = rng.standard_normal((2, 3, 4)), rng.standard_normal((2, 3, 4))
+    for axis in (-1, (0, -1), None):
+        y = np.var(Dual(p, t), axis=axis, ddof=1)
+        numeric = np.var(p + EPS * t, axis=axis, ddof=1) - np.var(p - EPS * t, axis=axis, ddof=1)
+        assert np.allclose(y.primal, np.var(p, axis=axis, ddof=1))
+        assert np.allclose(y.tangent, numeric / (2 * EPS), rtol=1e-6, atol=1e-8)
+
+
+def test_copy_and_astype_give_duals_with_their_own_tangents() -> None:
+    x = Dual(np.array([1.0, 2.0]), np.array([3.0, 4.0]))
+    for y in (x.copy(), x.astype(np.float32)):
+        assert type(y) is Dual and np.array_equal(y.tangent, [3.0, 4.0])
+        y[0] = 0.0
+        assert np.array_equal(x.tangent, [3.0, 4.0])

@@ -176,3 +176,52 @@ def test_bad_calls_are_typed_errors() -> None:
         tm.check_grads(vector, np.ones(2), order=3)
     with pytest.raises(TypeError, match="primals"):
         tm.check_grads(vector)
+
+
+@tm.tapem
+def param_after_the_loss() -> tm.Gen[tm.Handle]:
+    a = yield from tm.param(np.array([0.5, -1.5]), name="a")
+    s = yield ops.sum((yield a * a))
+    yield from tm.param(np.array([3.0]), name="b")  # made after the loss node: no gradient
+    return s
+
+
+def test_a_param_made_after_the_loss_gets_a_zero_gradient() -> None:
+    assert set(tm.grad(param_after_the_loss())) == {"a"}
+    for order in (1, 2):
+        report = tm.check_grads(param_after_the_loss(), order=order)
+        assert report.ok and {name for name, _ in report.params} == {"a", "b"}
+
+
+def test_a_program_that_returns_no_handle_is_named_in_the_error() -> None:
+    @tm.tapem
+    def no_handle(x: tm.Handle) -> tm.Gen[Any]:
+        yield ops.sum(x)
+        return 1.0
+
+    with pytest.raises(tm.NotAHandle, match="check_grads.*'no_handle' returned float"):
+        tm.check_grads(no_handle, np.ones(2))
+
+
+# A VJP off by a small constant: finite differences see it unless atol allows it.
+NEARLY_DOUBLE = tm.OpDef(
+    "nearly_double",
+    forward=lambda x: 2 * x,
+    vjp=(lambda g, out, x: 2 * g + 1e-3,),
+    jvp=(lambda t, out, x: 2 * t,),
+    shape=same_shape,
+)
+
+
+def test_find_wrong_rule_passes_atol_to_the_first_order_check() -> None:
+    from tapem.checking_higher import find_wrong_rule
+
+    @tm.tapem
+    def nearly() -> tm.Gen[tm.Handle]:
+        x = yield from tm.param(np.array([0.5, -1.0, 2.0]))
+        return (yield ops.sum((yield NEARLY_DOUBLE(x))))
+
+    _, tape = tm.run(nearly()).unwrap()
+    culprit, _ = find_wrong_rule(tape, {}, 1, rtol=0.0, atol=1e-9)
+    assert culprit is not None and culprit.op == "nearly_double" and "vjp" in culprit.check
+    assert find_wrong_rule(tape, {}, 1, rtol=0.0, atol=1.0) == (None, [])

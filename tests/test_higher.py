@@ -267,3 +267,46 @@ def test_an_unused_argument_gets_zeros() -> None:
     assert np.array_equal(db, [0.0]) and np.array_equal(da, [2.0, 4.0])
     ha, hb = tm.hvp(first, (a, b), (np.ones(2), np.ones(1)))
     assert np.array_equal(ha, [2.0, 2.0]) and np.array_equal(hb, [0.0])
+
+
+def test_an_output_made_before_an_argument_gives_it_zeros() -> None:
+    @tm.tapem
+    def first(a: tm.Handle, b: tm.Handle) -> tm.Gen[tm.Handle]:
+        yield b * 2.0
+        return a  # node 0: nothing flows back to node 1
+
+    a, b = np.array(2.0), np.array([3.0])
+    _, (da, db) = tm.vjp(first, (a, b), 1.0)
+    assert float(da) == 1.0 and np.array_equal(db, [0.0])
+    ha, hb = tm.hvp(first, (a, b), (np.ones(()), np.ones(1)))
+    assert float(ha) == 0.0 and np.array_equal(hb, [0.0])
+
+
+def test_jacobian_in_forward_mode_of_an_empty_input() -> None:
+    @tm.tapem
+    def f(x: tm.Handle) -> tm.Gen[tm.Handle]:
+        ones = yield from tm.const(np.ones(3))
+        return (yield (yield ops.sum(x)) * ones)
+
+    J = tm.jacobian(f, np.zeros(0), mode="forward")
+    assert J.shape == (3, 0)
+    assert tm.jacobian(f, np.zeros(0), mode="reverse").shape == (3, 0)
+
+
+def test_a_function_that_returns_no_handle_is_named_in_the_error() -> None:
+    @tm.tapem
+    def no_handle(x: tm.Handle) -> tm.Gen[Any]:
+        yield x * x
+        return 0.0
+
+    x = np.array([1.0, 2.0])
+    for who, call in [
+        ("jvp", lambda: tm.jvp(no_handle, (x,), (x,))),
+        ("vjp", lambda: tm.vjp(no_handle, (x,), 1.0)),
+        ("hvp", lambda: tm.hvp(no_handle, (x,), (x,))),
+        ("hessian", lambda: tm.hessian(no_handle, x)),
+        ("jacobian", lambda: tm.jacobian(no_handle, x, mode="forward")),
+        ("jacobian", lambda: tm.jacobian(no_handle, x)),
+    ]:
+        with pytest.raises(tm.NotAHandle, match=f"^{who} .*'no_handle' returned float"):
+            call()

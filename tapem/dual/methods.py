@@ -23,18 +23,12 @@ _np: Any = np  # numpy's stubs do not know that its functions accept duals
 
 
 class ArrayMethods:
-    """Mixin: ``ndarray``-style methods for a class with ``primal`` and ``tangent``."""
+    """Mixin: the ``ndarray``-style methods of :class:`~tapem.dual.Dual`."""
 
     __slots__ = ()
 
     primal: Any
     tangent: Any
-
-    def _new(self, primal: Any, tangent: Any) -> Any:
-        new = object.__new__(type(self))
-        new.primal = primal
-        new.tangent = tangent
-        return new
 
     def sum(
         self, axis: Any = None, dtype: Any = None, out: Any = None, keepdims: bool = False
@@ -94,7 +88,9 @@ class ArrayMethods:
         return _np.dot(self, other)
 
     def copy(self) -> Any:
-        return self._new(self.primal.copy(), np.array(self.tangent, copy=True))
+        from tapem.dual.core import make  # core defines Dual on top of this mixin
+
+        return make(self.primal.copy(), np.array(self.tangent, copy=True))
 
     def astype(self, dtype: Any, copy: bool = True, **kw: Any) -> Any:
         """Cast both parts; a non-floating dtype gives the plain primal (no derivative)."""
@@ -102,7 +98,9 @@ class ArrayMethods:
         primal = self.primal.astype(target, copy=copy, **kw)
         if target.kind not in "fc":
             return primal
-        return self._new(primal, self.tangent.astype(target, copy=copy, **kw))
+        from tapem.dual.core import make  # core defines Dual on top of this mixin
+
+        return make(primal, self.tangent.astype(target, copy=copy, **kw))
 
     def conj(self) -> Any:
         return _np.conjugate(self)

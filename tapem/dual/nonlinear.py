@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from tapem.dual.core import fit, make, unsupported
-from tapem.dual.ufuncs import extreme
+from tapem.dual.ufuncs import extreme, reduced_axes
 
 __all__ = [
     "NO_VALUE",
@@ -40,10 +40,7 @@ NO_VALUE = getattr(np, "_NoValue", object())
 
 def _count(x: Any, axis: Any) -> int:
     shape = np.shape(x)
-    if axis is None:
-        return int(np.prod(shape, dtype=np.int64))
-    axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
-    return int(np.prod([shape[a] for a in axes], dtype=np.int64))
+    return int(np.prod([shape[a] for a in reduced_axes(axis, len(shape))], dtype=np.int64))
 
 
 def var(

@@ -31,7 +31,7 @@ import numpy as np
 
 from tapem.dual.core import Dual, fit, make, primal_of, shared, tangent_of, unsupported
 
-__all__ = ["RULES", "apply", "call", "extreme"]
+__all__ = ["RULES", "apply", "call", "extreme", "reduced_axes"]
 
 Rule = Callable[..., Any]
 Partial = Callable[[Any, Any, Any], Any]
@@ -213,7 +213,9 @@ def call(ufunc: np.ufunc, inputs: tuple[Any, ...], kwargs: dict[str, Any]) -> An
     return make(y, shared(t, y) if passthrough else fit(t, y))
 
 
-def _axes(axis: Any, ndim: int) -> tuple[int, ...]:
+def reduced_axes(axis: Any, ndim: int) -> tuple[int, ...]:
+    """The axes a reduction over ``axis`` (``None``, an int or a sequence) removes, sorted and
+    non-negative, for an array of ``ndim`` dimensions."""
     if axis is None:
         return tuple(range(ndim))
     axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
@@ -235,7 +237,7 @@ def extreme(
     y = reducer(p, axis=axis, keepdims=keepdims)
     if t is None:
         return y if initial is None else reducer(p, axis=axis, keepdims=keepdims, initial=initial)
-    axes = _axes(axis, np.ndim(p))
+    axes = reduced_axes(axis, np.ndim(p))
     kept = [d for i, d in enumerate(np.shape(p)) if i not in axes]
     moved = np.reshape(np.moveaxis(p, axes, range(len(kept), np.ndim(p))), (*kept, -1))
     index = find(moved, axis=-1, keepdims=True)
@@ -252,16 +254,12 @@ def reduce(ufunc: np.ufunc, x: Any, kwargs: dict[str, Any]) -> Any:
     """``ufunc.reduce(x, **kwargs)`` with tangents (numpy's default ``axis=0``)."""
     axis = kwargs.pop("axis", 0)
     keepdims = kwargs.pop("keepdims", False)
-    if ufunc is np.add:
-        initial = kwargs.pop("initial", None)
+    if ufunc is np.add:  # np.sum's row (``initial`` shifts the primal only)
         if kwargs.pop("where", True) is not True:
             raise unsupported("numpy.add.reduce with where=")
-        extra = {} if initial is None else {"initial": initial}
-        p, t = primal_of(x), tangent_of(x)
-        y = np.add.reduce(p, axis=axis, keepdims=keepdims, **kwargs, **extra)
-        if t is None:
-            return y
-        return make(y, fit(np.add.reduce(t, axis=axis, keepdims=keepdims, **kwargs), y))
+        if kwargs.get("initial", 0) is None:  # ufunc.reduce's spelling of "no initial value"
+            del kwargs["initial"]
+        return np.sum(x, axis=axis, keepdims=keepdims, **kwargs)
     if ufunc in (np.maximum, np.fmax, np.minimum, np.fmin):
         kwargs.pop("dtype", None)
         find = np.argmax if ufunc in (np.maximum, np.fmax) else np.argmin
