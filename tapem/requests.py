@@ -139,9 +139,12 @@ class Op(tuple):  # type: ignore[type-arg]
         return f"Op({self.name}, {', '.join(args)})"
 
 
+_new = tuple.__new__  # a module global: cheaper than looking ``__new__`` up on ``tuple``
+
+
 def make_op(rule: OpDef, inputs: tuple[Handle, ...], args: tuple[Any, ...]) -> Op:
     """Build an ``Op`` from already-normalized parts, skipping the checks of ``Op(...)``."""
-    return tuple.__new__(Op, (rule, inputs, args))
+    return _new(Op, (rule, inputs, args))
 
 
 Request: TypeAlias = Leaf | Op

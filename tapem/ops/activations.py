@@ -39,7 +39,7 @@ import numpy as np
 from numpy.polynomial import chebyshev
 
 from tapem.errors import InvalidArgument
-from tapem.ops.opdef import OpDef, ShapeDtype
+from tapem.ops.opdef import OpDef, ShapeDtype, as_float, float_dtype, is_real
 
 __all__ = ["dropout", "erf", "gelu"]
 
@@ -107,12 +107,8 @@ def erf(x: Any) -> Any:
     return out
 
 
-def _float(x: Any) -> Any:
-    return x if x.dtype.kind == "f" else x.astype(np.float64)
-
-
 def _float_shape(x: Any, *params: Any) -> ShapeDtype:
-    return ShapeDtype(x.shape, x.dtype if x.dtype.kind == "f" else np.float64)
+    return ShapeDtype(x.shape, float_dtype(x.dtype))
 
 
 _SQRT_HALF = math.sqrt(0.5)
@@ -120,7 +116,7 @@ _INV_SQRT_2PI = 1 / math.sqrt(2 * math.pi)
 
 
 def _gelu(x: Any) -> Any:
-    x = _float(x)
+    x = as_float(x)
     return 0.5 * x * (1 + erf(x * _SQRT_HALF))
 
 
@@ -132,8 +128,7 @@ def _gelu_deriv(x: Any) -> Any:
 
 
 def _dropout_shape(x: Any, p: Any, seed: Any) -> ShapeDtype:
-    number = isinstance(p, (int, float)) and not isinstance(p, bool)
-    if not number or not 0 <= p <= 1:
+    if not is_real(p) or not 0 <= p <= 1:
         raise InvalidArgument(
             f"dropout: p (the probability of dropping) must be in [0, 1], got {p!r}", op="dropout"
         )
@@ -154,10 +149,11 @@ def _kept(shape: Any, p: float, seed: int) -> Any:
     return np.random.default_rng(seed).random(shape) >= p
 
 
-def _dropped(v: Any, x: Any, p: float, seed: int) -> Any:
-    """``v`` with ``x``'s mask applied and the survivors scaled by ``1 / (1 - p)``."""
+def _dropped(v: Any, p: float, seed: int) -> Any:
+    """``v`` (shaped like ``x``) with the mask applied and the survivors scaled by
+    ``1 / (1 - p)``."""
     scale = 1 / (1 - p) if p < 1 else 0.0
-    return np.where(_kept(np.shape(x), p, seed), v * scale, 0)
+    return np.where(_kept(np.shape(v), p, seed), v * scale, 0)
 
 
 # fmt: off
@@ -167,7 +163,7 @@ gelu = OpDef("gelu", forward=_gelu, shape=_float_shape,
              vjp=(lambda g, out, x: g * _gelu_deriv(x),),
              jvp=(lambda t, out, x: t * _gelu_deriv(x),))
 dropout = OpDef("dropout", params=("p", "seed"), shape=_dropout_shape,
-                forward=lambda x, p, seed: _dropped(_float(x), x, p, seed),
-                vjp=(lambda g, out, x, p, seed: _dropped(g, x, p, seed),),
-                jvp=(lambda t, out, x, p, seed: _dropped(t, x, p, seed),))
+                forward=lambda x, p, seed: _dropped(as_float(x), p, seed),
+                vjp=(lambda g, out, x, p, seed: _dropped(g, p, seed),),
+                jvp=(lambda t, out, x, p, seed: _dropped(t, p, seed),))
 # fmt: on

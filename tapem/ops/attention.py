@@ -32,7 +32,8 @@ import numpy as np
 
 from tapem.errors import InvalidArgument, ShapeMismatch
 from tapem.handle import Handle
-from tapem.ops.opdef import OpDef, ShapeDtype, Variadic, result_dtype
+from tapem.ops.opdef import OpDef, ShapeDtype, Variadic, is_int, result_dtype
+from tapem.ops.reductions import _softmax, _softmax_vjp
 from tapem.requests import Op, make_op
 
 __all__ = ["multi_head_attention"]
@@ -45,7 +46,7 @@ _LAYOUT = (
 
 def _shape(*avals_and_heads: Any) -> ShapeDtype:
     *avals, num_heads = avals_and_heads
-    if not isinstance(num_heads, int) or isinstance(num_heads, bool) or num_heads < 1:
+    if not is_int(num_heads) or num_heads < 1:
         raise InvalidArgument(
             f"multi_head_attention: num_heads must be a positive int, got {num_heads!r}",
             op="multi_head_attention",
@@ -95,8 +96,7 @@ def _masked_softmax(scores: Any, mask: Any | None) -> Any:
     if np.size(scores) == 0:  # an empty sequence: nothing to normalize (and no max to take)
         return scores
     if mask is None:
-        z = np.exp(scores - np.max(scores, axis=-1, keepdims=True))
-        return z / np.sum(z, axis=-1, keepdims=True)
+        return _softmax(scores)
     any_allowed = np.any(mask, axis=-1, keepdims=True)
     pivot = np.max(np.where(mask, scores, -np.inf), axis=-1, keepdims=True)
     pivot = np.where(any_allowed, pivot, 0)  # a fully blocked row has no max
@@ -127,7 +127,19 @@ class Parts:
 
     def softmax_back(self, da: Any) -> Any:
         """The cotangent of the scaled scores from that of the weights."""
-        return self.a * (da - np.sum(da * self.a, axis=-1, keepdims=True)) * self.scale
+        return _softmax_vjp(da, self.a) * self.scale
+
+    def dq(self, ds: Any) -> Any:
+        """The cotangent of ``Q`` (heads merged) from that of the scaled scores."""
+        return _merge(np.matmul(ds, self.k))
+
+    def dk(self, ds: Any) -> Any:
+        """The cotangent of ``K`` (heads merged) from that of the scaled scores."""
+        return _merge(np.matmul(np.swapaxes(ds, -1, -2), self.q))
+
+    def dv(self, do: Any) -> Any:
+        """The cotangent of ``V`` (heads merged) from that of the heads' outputs."""
+        return _merge(np.matmul(np.swapaxes(self.a, -1, -2), do))
 
 
 def _forward(*xs_and_heads: Any) -> Any:
@@ -140,30 +152,39 @@ def _flat(m: Any) -> Any:
     return np.reshape(m, (-1, np.shape(m)[-1]))
 
 
+def _weight_grad(a: Any, d: Any) -> Any:
+    """The cotangent of ``w`` in ``a @ w`` from ``d``, that of the product (rows of every
+    sequence summed)."""
+    return np.matmul(np.swapaxes(_flat(a), 0, 1), _flat(d))
+
+
 def _vjp(i: int, g: Any, out: Any, *xs_and_heads: Any) -> Any:
+    """Input ``i``'s cotangent, computing only what that input needs."""
     *xs, heads = xs_and_heads
     p = Parts(tuple(xs), heads)
     wq, wk, wv, wo = xs[:4]
     g = g[None] if p.single else g
     if i == 3:
-        return np.matmul(np.swapaxes(_flat(p.o), 0, 1), _flat(g))
+        return _weight_grad(p.o, g)
     do = _split(np.matmul(g, np.swapaxes(wo, 0, 1)), heads)
-    dv = _merge(np.matmul(np.swapaxes(p.a, -1, -2), do))
     if i == 2:
-        return np.matmul(np.swapaxes(_flat(p.x), 0, 1), _flat(dv))
+        return _weight_grad(p.x, p.dv(do))
     ds = p.softmax_back(np.matmul(do, np.swapaxes(p.v, -1, -2)))
-    dq = _merge(np.matmul(ds, p.k))
-    dk = _merge(np.matmul(np.swapaxes(ds, -1, -2), p.q))
     if i == 0:
-        return np.matmul(np.swapaxes(_flat(p.x), 0, 1), _flat(dq))
+        return _weight_grad(p.x, p.dq(ds))
     if i == 1:
-        return np.matmul(np.swapaxes(_flat(p.x), 0, 1), _flat(dk))
+        return _weight_grad(p.x, p.dk(ds))
     dx = (
-        np.matmul(dq, np.swapaxes(wq, 0, 1))
-        + np.matmul(dk, np.swapaxes(wk, 0, 1))
-        + np.matmul(dv, np.swapaxes(wv, 0, 1))
+        np.matmul(p.dq(ds), np.swapaxes(wq, 0, 1))
+        + np.matmul(p.dk(ds), np.swapaxes(wk, 0, 1))
+        + np.matmul(p.dv(do), np.swapaxes(wv, 0, 1))
     )
     return p.out(dx)
+
+
+def _plus(total: Any, term: Any) -> Any:
+    """``total + term``, where a ``total`` of None is zero."""
+    return term if total is None else total + term
 
 
 def _jvp(i: int, t: Any, out: Any, *xs_and_heads: Any) -> Any:
@@ -180,16 +201,14 @@ def _jvp(i: int, t: Any, out: Any, *xs_and_heads: Any) -> Any:
         return _split(np.matmul(tx, xs[w]), heads) if i == 4 else None
 
     dq, dk, dv = moved(0), moved(1), moved(2)
-    do = 0 * np.matmul(p.a, p.v)
+    do = None  # the tangent of the heads' outputs (every input but wo moves it)
     if dq is not None or dk is not None:
-        dscores = 0 * p.a
-        if dq is not None:
-            dscores = dscores + np.matmul(dq, np.swapaxes(p.k, -1, -2))
+        dscores = None if dq is None else np.matmul(dq, np.swapaxes(p.k, -1, -2))
         if dk is not None:
-            dscores = dscores + np.matmul(p.q, np.swapaxes(dk, -1, -2))
-        do = do + np.matmul(p.softmax_back(dscores), p.v)  # softmax's Jacobian is symmetric
+            dscores = _plus(dscores, np.matmul(p.q, np.swapaxes(dk, -1, -2)))
+        do = np.matmul(p.softmax_back(dscores), p.v)  # softmax's Jacobian is symmetric
     if dv is not None:
-        do = do + np.matmul(p.a, dv)
+        do = _plus(do, np.matmul(p.a, dv))
     return p.out(np.matmul(_merge(do), xs[3]))
 
 

@@ -23,13 +23,14 @@ pure functions of arrays; nothing is cached between the forward and the reverse 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import numpy as np
 
 from tapem.errors import ShapeMismatch
-from tapem.ops.opdef import OpDef, ShapeDtype, result_dtype
-from tapem.ops.windows import col2im, crop, im2col, out_sizes, pad, per_dim, split_batch
+from tapem.ops.opdef import JvpFn, OpDef, ShapeDtype, result_dtype
+from tapem.ops.windows import col2im, im2col, out_sizes, pad, per_dim, split_batch
 
 __all__ = ["conv", "conv_transpose"]
 
@@ -47,10 +48,19 @@ class Geometry(NamedTuple):
     positions: Ints  # window positions per axis
 
 
-def _check_layout(op: str, k: Any, b: Any, x: Any, in_axis: int, layout: str) -> bool:
+_LAYOUTS = tuple(
+    f"k [{channels}, *kernel], b [out_c], x [in_c, *spatial] or [N, in_c, *spatial]"
+    for channels in ("in_c, out_c", "out_c, in_c")
+)
+"""The expected layouts, by the kernel axis of the input channels (conv_transpose's 0, conv's 1)."""
+
+
+def _check_layout(op: str, k: Any, b: Any, x: Any, in_axis: int) -> Ints:
     """Check ranks and channel counts (``k.shape[in_axis]`` input channels, the other of the
-    first two kernel axes output channels); return whether ``x`` has a batch axis."""
+    first two kernel axes output channels); return the output shape's leading axes: ``x``'s
+    batch axis if it has one, then the output channels."""
     shapes = [tuple(k.shape), tuple(b.shape), tuple(x.shape)]
+    layout = _LAYOUTS[in_axis]
     if len(k.shape) < 3:
         raise ShapeMismatch(op, shapes, f"expected {layout}, with at least one spatial axis")
     batched = split_batch(op, shapes, len(x.shape), len(k.shape) - 2)
@@ -59,25 +69,26 @@ def _check_layout(op: str, k: Any, b: Any, x: Any, in_axis: int, layout: str) ->
         raise ShapeMismatch(op, shapes, f"expected {layout}")
     if 0 in tuple(k.shape[2:]):
         raise ShapeMismatch(op, shapes, "kernel sizes must be positive")
-    return batched
+    return (x.shape[0], out_c) if batched else (out_c,)
+
+
+def _static(op: str, k_shape: Any, stride: Any, padding: Any) -> tuple[Ints, Ints, Ints]:
+    """The window (the kernel's spatial sizes), the stride and the padding, per spatial axis."""
+    nd = len(k_shape) - 2
+    st = per_dim(op, "stride", stride, nd, 1)
+    return tuple(k_shape[2:]), st, per_dim(op, "padding", padding, nd, 0)
 
 
 def _conv_geometry(k_shape: Any, x_shape: Any, stride: Any, padding: Any) -> Geometry:
-    nd = len(k_shape) - 2
-    kernel = tuple(k_shape[2:])
-    st = per_dim("conv", "stride", stride, nd, 1)
-    pd = per_dim("conv", "padding", padding, nd, 0)
+    kernel, st, pd = _static("conv", k_shape, stride, padding)
     out = out_sizes("conv", x_shape, kernel, st, pd)
-    return Geometry(kernel, st, pd, tuple(x_shape[len(x_shape) - nd :]), out)
+    return Geometry(kernel, st, pd, tuple(x_shape[len(x_shape) - len(kernel) :]), out)
 
 
 def _transpose_geometry(k_shape: Any, x_shape: Any, stride: Any, padding: Any) -> Geometry:
     """For ``conv_transpose`` the windows slide over the *output*: its x is the window grid."""
-    nd = len(k_shape) - 2
-    kernel = tuple(k_shape[2:])
-    st = per_dim("conv_transpose", "stride", stride, nd, 1)
-    pd = per_dim("conv_transpose", "padding", padding, nd, 0)
-    spatial = tuple(x_shape[len(x_shape) - nd :])
+    kernel, st, pd = _static("conv_transpose", k_shape, stride, padding)
+    spatial = tuple(x_shape[len(x_shape) - len(kernel) :])
     out = tuple((n - 1) * s + k - 2 * p for n, k, s, p in zip(spatial, kernel, st, pd, strict=True))
     if min(spatial) < 1 or min(out) < 1:
         raise ShapeMismatch(
@@ -122,8 +133,7 @@ def _uncolumns(dcols: Any, channels: int, geo: Geometry) -> Any:
     """col2im of ``[N, C * prod(kernel), prod(positions)]`` into the (cropped) windowed array."""
     n = np.shape(dcols)[0]
     cols = np.reshape(dcols, (n, channels, *geo.kernel, *geo.positions))
-    padded = (n, channels, *(m + 2 * p for m, p in zip(geo.windowed, geo.padding, strict=True)))
-    return crop(col2im(cols, padded, geo.kernel, geo.stride), geo.padding)
+    return col2im(cols, (n, channels, *geo.windowed), geo.kernel, geo.stride, geo.padding)
 
 
 def _channel_bias(b: Any, nd: int) -> Any:
@@ -138,31 +148,66 @@ def _add_bias(y: Any, b: Any, nd: int) -> Any:
     return y + bias
 
 
-def _bias_grad(g: Any, nd: int) -> Any:
-    """Sum ``g`` over every axis but the channel axis (the one before the spatial axes)."""
-    rank = np.ndim(g)
+def _correlate(k: Any, wb: Any, geo: Geometry) -> Any:
+    """``k``'s rows ``[a, b, *kernel]`` against every window of the batched ``wb``
+    ``[N, b, *windowed]``: ``[N, a, *positions]`` (conv's forward, conv_transpose's input
+    gradient)."""
+    y = np.matmul(_matrix(k), _columns(wb, geo))
+    return np.reshape(y, (np.shape(wb)[0], np.shape(k)[0], *geo.positions))
+
+
+def _scatter(k: Any, yb: Any, geo: Geometry) -> Any:
+    """The adjoint of :func:`_correlate`: ``k``-weighted windows of the batched ``yb`` added
+    back onto the input grid (conv's input gradient, conv_transpose's forward)."""
+    dcols = np.matmul(np.swapaxes(_matrix(k), 0, 1), _per_channel(yb))
+    return _uncolumns(dcols, np.shape(k)[1], geo)
+
+
+def _kernel_grad(rows: Any, wb: Any, geo: Geometry, k_shape: Any) -> Any:
+    """The gradient in ``k`` (of shape ``k_shape``) of ``sum(rows * _correlate(k, wb, geo))``:
+    conv's kernel cotangent (``rows`` is ``g``) and, by adjointness, conv_transpose's (``rows``
+    is ``x``, the windows slide over ``g``)."""
+    dk = np.sum(np.matmul(_per_channel(rows), np.swapaxes(_columns(wb, geo), 1, 2)), axis=0)
+    return np.reshape(dk, k_shape)
+
+
+# --- rules both ops share: the bias, and JVPs of a map linear in k and in x --------------------
+
+
+def _bias_vjp(g: Any, out: Any, k: Any, b: Any, x: Any, stride: Any, padding: Any) -> Any:
+    """``g`` summed over every axis but the channel axis (the one before the spatial axes)."""
+    rank, nd = np.ndim(g), np.ndim(k) - 2
     return np.sum(g, axis=tuple(i for i in range(rank) if i != rank - nd - 1))
+
+
+def _bias_jvp(t: Any, out: Any, k: Any, b: Any, x: Any, stride: Any, padding: Any) -> Any:
+    return _channel_bias(t, np.ndim(k) - 2)
+
+
+def _jvps(linear: Callable[..., Any]) -> tuple[JvpFn, JvpFn, JvpFn]:
+    """The JVP rules of ``k, b, x`` for an op ``linear(k, x, stride, padding) + bias``, where
+    ``linear`` is linear in ``k`` and in ``x``."""
+    return (
+        lambda t, out, k, b, x, stride, padding: linear(t, x, stride, padding),
+        _bias_jvp,
+        lambda t, out, k, b, x, stride, padding: linear(k, t, stride, padding),
+    )
 
 
 # --- conv: k [out_c, in_c, *kernel] ------------------------------------------------------------
 
 
 def _conv_shape(k: Any, b: Any, x: Any, stride: Any, padding: Any) -> ShapeDtype:
-    layout = "k [out_c, in_c, *kernel], b [out_c], x [in_c, *spatial] or [N, in_c, *spatial]"
-    batched = _check_layout("conv", k, b, x, 1, layout)
+    lead = _check_layout("conv", k, b, x, 1)
     geo = _conv_geometry(k.shape, x.shape, stride, padding)
-    lead = tuple(x.shape[:1]) if batched else ()
-    return ShapeDtype((*lead, k.shape[0], *geo.positions), result_dtype(k, b, x))
+    return ShapeDtype((*lead, *geo.positions), result_dtype(k, b, x))
 
 
 def _conv_linear(k: Any, x: Any, stride: Any, padding: Any) -> Any:
     """The convolution without bias (linear in ``k`` and in ``x``)."""
-    nd = np.ndim(k) - 2
-    xb, single = _batch(x, nd)
+    xb, single = _batch(x, np.ndim(k) - 2)
     geo = _conv_geometry(np.shape(k), np.shape(xb), stride, padding)
-    k2 = _matrix(k)
-    y = np.matmul(k2, _columns(xb, geo))
-    return _unbatch(np.reshape(y, (np.shape(xb)[0], np.shape(k)[0], *geo.positions)), single)
+    return _unbatch(_correlate(k, xb, geo), single)
 
 
 def _conv(k: Any, b: Any, x: Any, stride: Any, padding: Any) -> Any:
@@ -174,16 +219,7 @@ def _conv_dk(g: Any, out: Any, k: Any, b: Any, x: Any, stride: Any, padding: Any
     xb, _ = _batch(x, nd)
     gb, _ = _batch(g, nd)
     geo = _conv_geometry(np.shape(k), np.shape(xb), stride, padding)
-    g3 = _per_channel(gb)
-    dk = np.sum(np.matmul(g3, np.swapaxes(_columns(xb, geo), 1, 2)), axis=0)
-    return np.reshape(dk, np.shape(k))
-
-
-def _scatter(k: Any, yb: Any, geo: Any) -> Any:
-    """The adjoint of ``_conv_linear``'s column product: ``k``-weighted windows of the batched
-    ``yb`` added back onto the input grid (conv's input gradient, conv_transpose's forward)."""
-    dcols = np.matmul(np.swapaxes(_matrix(k), 0, 1), _per_channel(yb))
-    return _uncolumns(dcols, np.shape(k)[1], geo)
+    return _kernel_grad(gb, xb, geo, np.shape(k))
 
 
 def _conv_dx(g: Any, out: Any, k: Any, b: Any, x: Any, stride: Any, padding: Any) -> Any:
@@ -197,16 +233,13 @@ def _conv_dx(g: Any, out: Any, k: Any, b: Any, x: Any, stride: Any, padding: Any
 
 
 def _conv_transpose_shape(k: Any, b: Any, x: Any, stride: Any, padding: Any) -> ShapeDtype:
-    layout = "k [in_c, out_c, *kernel], b [out_c], x [in_c, *spatial] or [N, in_c, *spatial]"
-    batched = _check_layout("conv_transpose", k, b, x, 0, layout)
+    lead = _check_layout("conv_transpose", k, b, x, 0)
     geo = _transpose_geometry(k.shape, x.shape, stride, padding)
-    lead = tuple(x.shape[:1]) if batched else ()
-    return ShapeDtype((*lead, k.shape[1], *geo.windowed), result_dtype(k, b, x))
+    return ShapeDtype((*lead, *geo.windowed), result_dtype(k, b, x))
 
 
 def _conv_transpose_linear(k: Any, x: Any, stride: Any, padding: Any) -> Any:
-    nd = np.ndim(k) - 2
-    xb, single = _batch(x, nd)
+    xb, single = _batch(x, np.ndim(k) - 2)
     geo = _transpose_geometry(np.shape(k), np.shape(xb), stride, padding)
     return _unbatch(_scatter(k, xb, geo), single)
 
@@ -221,16 +254,14 @@ def _conv_transpose_dk(g: Any, out: Any, k: Any, b: Any, x: Any, stride: Any, pa
     xb, _ = _batch(x, nd)
     gb, _ = _batch(g, nd)
     geo = _transpose_geometry(np.shape(k), np.shape(xb), stride, padding)
-    dk = np.sum(np.matmul(_per_channel(xb), np.swapaxes(_columns(gb, geo), 1, 2)), axis=0)
-    return np.reshape(dk, np.shape(k))
+    return _kernel_grad(xb, gb, geo, np.shape(k))
 
 
 def _conv_transpose_dx(g: Any, out: Any, k: Any, b: Any, x: Any, stride: Any, padding: Any) -> Any:
     nd = np.ndim(k) - 2
     gb, single = _batch(g, nd)
     geo = _transpose_geometry(np.shape(k), np.shape(x)[-nd - 1 :], stride, padding)
-    dx = np.matmul(_matrix(k), _columns(gb, geo))
-    return _unbatch(np.reshape(dx, (np.shape(gb)[0], *np.shape(x)[-nd - 1 :])), single)
+    return _unbatch(_correlate(k, gb, geo), single)
 
 
 _PARAMS = ("stride", "padding")
@@ -241,19 +272,10 @@ _DEFAULTS = {"stride": 1, "padding": 0}
 
 conv = OpDef("conv", inputs=("k", "b", "x"), params=_PARAMS, defaults=_DEFAULTS,
              forward=_conv, shape=_conv_shape,
-             vjp=(_conv_dk,
-                  lambda g, out, k, b, x, stride, padding: _bias_grad(g, np.ndim(k) - 2),
-                  _conv_dx),
-             jvp=(lambda t, out, k, b, x, stride, padding: _conv_linear(t, x, stride, padding),
-                  lambda t, out, k, b, x, stride, padding: _channel_bias(t, np.ndim(k) - 2),
-                  lambda t, out, k, b, x, stride, padding: _conv_linear(k, t, stride, padding)))
-conv_transpose = OpDef(
-    "conv_transpose", inputs=("k", "b", "x"), params=_PARAMS, defaults=_DEFAULTS,
-    forward=_conv_transpose, shape=_conv_transpose_shape,
-    vjp=(_conv_transpose_dk,
-         lambda g, out, k, b, x, stride, padding: _bias_grad(g, np.ndim(k) - 2),
-         _conv_transpose_dx),
-    jvp=(lambda t, out, k, b, x, stride, padding: _conv_transpose_linear(t, x, stride, padding),
-         lambda t, out, k, b, x, stride, padding: _channel_bias(t, np.ndim(k) - 2),
-         lambda t, out, k, b, x, stride, padding: _conv_transpose_linear(k, t, stride, padding)))
+             vjp=(_conv_dk, _bias_vjp, _conv_dx),
+             jvp=_jvps(_conv_linear))
+conv_transpose = OpDef("conv_transpose", inputs=("k", "b", "x"), params=_PARAMS,
+                       defaults=_DEFAULTS, forward=_conv_transpose, shape=_conv_transpose_shape,
+                       vjp=(_conv_transpose_dk, _bias_vjp, _conv_transpose_dx),
+                       jvp=_jvps(_conv_transpose_linear))
 # fmt: on

@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 
 from tapem.errors import InvalidArgument, ShapeMismatch
-from tapem.ops.opdef import OpDef, ShapeDtype, result_dtype
+from tapem.ops.opdef import OpDef, ShapeDtype, is_real, pass_through, result_dtype
 
 __all__ = ["batch_norm", "layer_norm"]
 
@@ -45,8 +45,7 @@ Axes = tuple[int, ...]
 
 
 def _check_eps(op: str, eps: Any) -> None:
-    number = isinstance(eps, (int, float)) and not isinstance(eps, bool)
-    if not number or not math.isfinite(eps) or eps < 0:
+    if not is_real(eps) or not math.isfinite(eps) or eps < 0:
         raise InvalidArgument(f"{op}: eps must be a finite number >= 0, got {eps!r}", op=op)
 
 
@@ -65,7 +64,32 @@ def _standardize_back(v: Any, xhat: Any, inv_std: Any, axes: Axes) -> Any:
     return inv_std * (v - v_mean - xhat * v_proj)
 
 
+# Both ops standardize over ``axes`` and scale by ``gamma`` reshaped to ``line_up``, the shape
+# that lines it up with its axis of ``x`` (``None``: it already does, as in layer norm).
+
+
+def _lined_up(v: Any, line_up: Axes | None) -> Any:
+    return v if line_up is None else np.reshape(v, line_up)
+
+
+def _affine(x: Any, gamma: Any, beta: Any, eps: float, axes: Axes, line_up: Axes | None) -> Any:
+    xhat = _standardize(x, axes, eps)[0]
+    return xhat * _lined_up(gamma, line_up) + _lined_up(beta, line_up)
+
+
+def _affine_dx(g: Any, x: Any, gamma: Any, eps: float, axes: Axes, line_up: Axes | None) -> Any:
+    xhat, inv_std = _standardize(x, axes, eps)
+    return _standardize_back(g * _lined_up(gamma, line_up), xhat, inv_std, axes)
+
+
+def _affine_jvp_x(t: Any, x: Any, gamma: Any, eps: float, axes: Axes, line_up: Axes | None) -> Any:
+    xhat, inv_std = _standardize(x, axes, eps)
+    return _standardize_back(t, xhat, inv_std, axes) * _lined_up(gamma, line_up)
+
+
 # --- layer norm: the last axis -----------------------------------------------------------------
+
+_LAST = (-1,)
 
 
 def _layer_norm_shape(x: Any, gamma: Any, beta: Any, eps: Any) -> ShapeDtype:
@@ -79,17 +103,15 @@ def _layer_norm_shape(x: Any, gamma: Any, beta: Any, eps: Any) -> ShapeDtype:
 
 
 def _layer_norm(x: Any, gamma: Any, beta: Any, eps: float) -> Any:
-    return _standardize(x, (-1,), eps)[0] * gamma + beta
+    return _affine(x, gamma, beta, eps, _LAST, None)
 
 
 def _layer_norm_dx(g: Any, out: Any, x: Any, gamma: Any, beta: Any, eps: float) -> Any:
-    xhat, inv_std = _standardize(x, (-1,), eps)
-    return _standardize_back(g * gamma, xhat, inv_std, (-1,))
+    return _affine_dx(g, x, gamma, eps, _LAST, None)
 
 
 def _layer_norm_jvp_x(t: Any, out: Any, x: Any, gamma: Any, beta: Any, eps: float) -> Any:
-    xhat, inv_std = _standardize(x, (-1,), eps)
-    return _standardize_back(t, xhat, inv_std, (-1,)) * gamma
+    return _affine_jvp_x(t, x, gamma, eps, _LAST, None)
 
 
 # --- batch norm: per channel, over batch and spatial axes -------------------------------------
@@ -134,15 +156,11 @@ def _batch_norm_shape(x: Any, gamma: Any, beta: Any, eps: Any, batched: Any) -> 
 
 
 def _batch_norm(x: Any, gamma: Any, beta: Any, eps: float, batched: Any) -> Any:
-    axes, line_up = _layout(np.shape(x), np.shape(gamma)[0], batched)
-    xhat = _standardize(x, axes, eps)[0]
-    return xhat * np.reshape(gamma, line_up) + np.reshape(beta, line_up)
+    return _affine(x, gamma, beta, eps, *_layout(np.shape(x), np.shape(gamma)[0], batched))
 
 
 def _bn_dx(g: Any, out: Any, x: Any, gamma: Any, beta: Any, eps: float, batched: Any) -> Any:
-    axes, line_up = _layout(np.shape(x), np.shape(gamma)[0], batched)
-    xhat, inv_std = _standardize(x, axes, eps)
-    return _standardize_back(g * np.reshape(gamma, line_up), xhat, inv_std, axes)
+    return _affine_dx(g, x, gamma, eps, *_layout(np.shape(x), np.shape(gamma)[0], batched))
 
 
 def _bn_dgamma(g: Any, out: Any, x: Any, gamma: Any, beta: Any, eps: float, batched: Any) -> Any:
@@ -156,9 +174,7 @@ def _bn_dbeta(g: Any, out: Any, x: Any, gamma: Any, beta: Any, eps: float, batch
 
 
 def _bn_jvp_x(t: Any, out: Any, x: Any, gamma: Any, beta: Any, eps: float, batched: Any) -> Any:
-    axes, line_up = _layout(np.shape(x), np.shape(gamma)[0], batched)
-    xhat, inv_std = _standardize(x, axes, eps)
-    return _standardize_back(t, xhat, inv_std, axes) * np.reshape(gamma, line_up)
+    return _affine_jvp_x(t, x, gamma, eps, *_layout(np.shape(x), np.shape(gamma)[0], batched))
 
 
 def _bn_jvp_gamma(t: Any, out: Any, x: Any, gamma: Any, beta: Any, eps: float, batched: Any) -> Any:
@@ -176,10 +192,10 @@ def _bn_jvp_beta(t: Any, out: Any, x: Any, gamma: Any, beta: Any, eps: float, ba
 layer_norm = OpDef("layer_norm", inputs=("x", "gamma", "beta"), params=("eps",),
                    defaults={"eps": 1e-5}, forward=_layer_norm, shape=_layer_norm_shape,
                    vjp=(_layer_norm_dx,
-                        lambda g, out, x, gamma, beta, eps: g * _standardize(x, (-1,), eps)[0],
-                        lambda g, out, x, gamma, beta, eps: g),
+                        lambda g, out, x, gamma, beta, eps: g * _standardize(x, _LAST, eps)[0],
+                        pass_through),
                    jvp=(_layer_norm_jvp_x,
-                        lambda t, out, x, gamma, beta, eps: t * _standardize(x, (-1,), eps)[0],
+                        lambda t, out, x, gamma, beta, eps: t * _standardize(x, _LAST, eps)[0],
                         lambda t, out, x, gamma, beta, eps: t))
 batch_norm = OpDef("batch_norm", inputs=("x", "gamma", "beta"), params=("eps", "batched"),
                    defaults={"eps": 1e-5, "batched": None}, forward=_batch_norm,

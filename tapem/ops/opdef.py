@@ -54,8 +54,12 @@ __all__ = [
     "ShapeFn",
     "Variadic",
     "VjpFn",
+    "as_float",
     "binary_shape",
     "broadcast_shapes",
+    "float_dtype",
+    "is_int",
+    "is_real",
     "pass_through",
     "same_shape",
 ]
@@ -188,6 +192,7 @@ class OpDef:
 
     def __call__(self, *args: Any, **kwargs: Any) -> Op:
         if len(args) == self._plain and not kwargs:  # the common case, first
+            # make_op inlined: the call would add a tenth to ``ops.sin(h)``
             return _new(Op, (self, args, ()))
         arity = self.arity
         if arity is None:
@@ -236,6 +241,31 @@ def _static(value: Any) -> Any:
     if isinstance(value, list):
         return tuple(_static(v) for v in value)
     return value
+
+
+# --- checks of static parameters, float dtypes ---------------------------------------------------
+
+
+def is_int(value: Any) -> bool:
+    """Whether a static parameter is an int (``True`` and ``False`` are not)."""
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def is_real(value: Any) -> bool:
+    """Whether a static parameter is an int or a float (``True`` and ``False`` are not)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def float_dtype(dtype: Any) -> Any:
+    """The dtype an op that computes in floating point gives: ``dtype`` itself if it is a
+    float dtype, float64 otherwise (ints and bools)."""
+    return dtype if dtype.kind == "f" else np.dtype(np.float64)
+
+
+def as_float(x: Any) -> Any:
+    """``x`` itself if its dtype is a float dtype, else ``x`` converted to float64 (forward
+    rules only: a VJP must not convert a cotangent)."""
+    return x if x.dtype.kind == "f" else x.astype(np.float64)
 
 
 # --- shape-rule building blocks ------------------------------------------------------------------

@@ -36,17 +36,8 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from tapem.errors import InvalidArgument
-from tapem.ops.opdef import OpDef, ShapeDtype
-from tapem.ops.windows import (
-    crop,
-    offsets,
-    out_sizes,
-    pad,
-    per_dim,
-    split_batch,
-    window_size,
-    zeros,
-)
+from tapem.ops.opdef import OpDef, ShapeDtype, as_float, float_dtype, is_real
+from tapem.ops.windows import offsets, out_sizes, pad, per_dim, scatter, split_batch, window_size
 
 __all__ = ["avg_pool", "max_pool", "smooth_max_pool"]
 
@@ -89,8 +80,7 @@ def _pool(op: str, shape: Any, kernel: Any, stride: Any, padding: Any) -> Pool:
 
 
 def _check_beta(beta: Any) -> None:
-    number = isinstance(beta, (int, float)) and not isinstance(beta, bool)
-    if not number or beta == 0 or not math.isfinite(beta):
+    if not is_real(beta) or beta == 0 or not math.isfinite(beta):
         raise InvalidArgument(
             f"smooth_max_pool: beta must be a finite non-zero number, got {beta!r} "
             "(beta > 0 approaches the max, beta < 0 the min)",
@@ -98,19 +88,8 @@ def _check_beta(beta: Any) -> None:
         )
 
 
-def _float_dtype(dtype: Any) -> Any:
-    return dtype if dtype.kind == "f" else np.dtype(np.float64)
-
-
 def _out_shape(x: Any, pool: Pool) -> Ints:
     return (*np.shape(x)[: np.ndim(x) - len(pool.kernel)], *pool.out)
-
-
-def _padded_zeros(g: Any, x: Any, pool: Pool) -> Any:
-    """A zero buffer of ``g``'s type shaped like ``x`` padded (the VJPs accumulate into it)."""
-    lead, spatial = np.shape(x)[: -len(pool.kernel)], np.shape(x)[-len(pool.kernel) :]
-    padded = (n + 2 * p for n, p in zip(spatial, pool.padding, strict=True))
-    return zeros(g, (*lead, *padded))
 
 
 def _cells(pool: Pool) -> list[tuple[Any, ...]]:
@@ -123,7 +102,7 @@ def _pool_shape(op: str) -> Callable[..., ShapeDtype]:
         pool = _pool(op, x.shape, kernel, stride, padding)
         if beta:
             _check_beta(beta[0])
-        dtype = x.dtype if op == "max_pool" else _float_dtype(x.dtype)
+        dtype = x.dtype if op == "max_pool" else float_dtype(x.dtype)
         return ShapeDtype(_out_shape(x, pool), dtype)
 
     return rule
@@ -133,10 +112,6 @@ def _lowest(dtype: Any) -> Any:
     if dtype.kind == "f":
         return -np.inf
     return np.iinfo(dtype).min if dtype.kind in "iu" else False
-
-
-def _to_float(x: Any) -> Any:
-    return x if x.dtype.kind == "f" else x.astype(np.float64)
 
 
 # --- max ---------------------------------------------------------------------------------------
@@ -151,30 +126,33 @@ def _max_pool(x: Any, kernel: Any, stride: Any, padding: Any) -> Any:
     return out
 
 
-def _argmax_route(v: Any, out: Any, x: Any, kernel: Any, stride: Any, padding: Any) -> Any:
-    """``v`` (shaped like ``out``) sent to each window's first maximal cell: the max pool's
-    VJP, summing over overlapping windows, as a padded-input-shaped buffer."""
-    pool = _pool("max_pool", np.shape(x), kernel, stride, padding)
+def _first_max(x: Any, out: Any, pool: Pool) -> list[tuple[Any, Any]]:
+    """Each window offset's cells, and where that cell is the first (in row-major window order)
+    to hold its window's maximum ``out``."""
     xp = pad(x, pool.padding, _lowest(x.dtype))
-    routed = _padded_zeros(v, x, pool)
     taken = np.zeros(np.shape(out), dtype=bool)
+    found = []
     for cells in _cells(pool):
         hit = (xp[cells] == out) & ~taken
         taken |= hit
-        routed[cells] += np.where(hit, v, 0)
-    return crop(routed, pool.padding)
+        found.append((cells, hit))
+    return found
+
+
+def _argmax_route(v: Any, out: Any, x: Any, kernel: Any, stride: Any, padding: Any) -> Any:
+    """``v`` (shaped like ``out``) sent to each window's first maximal cell: the max pool's
+    VJP, summing over overlapping windows."""
+    pool = _pool("max_pool", np.shape(x), kernel, stride, padding)
+    parts = ((cells, np.where(hit, v, 0)) for cells, hit in _first_max(x, out, pool))
+    return scatter(v, np.shape(x), pool.padding, parts)
 
 
 def _argmax_pick(t: Any, out: Any, x: Any, kernel: Any, stride: Any, padding: Any) -> Any:
     """``t`` read at each window's first maximal cell: the max pool's JVP."""
     pool = _pool("max_pool", np.shape(x), kernel, stride, padding)
-    xp = pad(x, pool.padding, _lowest(x.dtype))
     tp = pad(t, pool.padding, 0.0)
     picked = np.zeros_like(t, shape=np.shape(out))
-    taken = np.zeros(np.shape(out), dtype=bool)
-    for cells in _cells(pool):
-        hit = (xp[cells] == out) & ~taken
-        taken |= hit
+    for cells, hit in _first_max(x, out, pool):
         picked = picked + np.where(hit, tp[cells], 0)
     return picked
 
@@ -194,17 +172,14 @@ def _window_mean(x: Any, kernel: Any, stride: Any, padding: Any) -> Any:
 def _avg_pool_dx(g: Any, out: Any, x: Any, kernel: Any, stride: Any, padding: Any) -> Any:
     pool = _pool("avg_pool", np.shape(x), kernel, stride, padding)
     share = g / window_size(pool.kernel)
-    padded = _padded_zeros(g, x, pool)
-    for cells in _cells(pool):
-        padded[cells] += share
-    return crop(padded, pool.padding)
+    return scatter(g, np.shape(x), pool.padding, ((cells, share) for cells in _cells(pool)))
 
 
 # --- smooth max: pivot + log(sum(exp(beta * (x - pivot)))) / beta -----------------------------
 
 
 def _smooth_max_pool(x: Any, kernel: Any, stride: Any, padding: Any, beta: float) -> Any:
-    x = _to_float(x)
+    x = as_float(x)
     pool = _pool("smooth_max_pool", np.shape(x), kernel, stride, padding)
     xp = pad(x, pool.padding, 0.0)
     windows = [xp[cells] for cells in _cells(pool)]
@@ -228,10 +203,8 @@ def _softmax_weights(x: Any, out: Any, pool: Pool, beta: float) -> list[tuple[An
 
 def _smooth_dx(g: Any, out: Any, x: Any, kernel: Any, stride: Any, padding: Any, beta: Any) -> Any:
     pool = _pool("smooth_max_pool", np.shape(x), kernel, stride, padding)
-    padded = _padded_zeros(g, x, pool)
-    for cells, weight in _softmax_weights(x, out, pool, beta):
-        padded[cells] += weight * g
-    return crop(padded, pool.padding)  # padded cells are constants: their share is dropped
+    parts = ((cells, weight * g) for cells, weight in _softmax_weights(x, out, pool, beta))
+    return scatter(g, np.shape(x), pool.padding, parts)  # padded cells are constants
 
 
 def _smooth_jvp(t: Any, out: Any, x: Any, kernel: Any, stride: Any, padding: Any, beta: Any) -> Any:
@@ -255,7 +228,7 @@ max_pool = OpDef("max_pool", params=_PARAMS, defaults=_DEFAULTS,
                  jvp=(_argmax_pick,))
 avg_pool = OpDef("avg_pool", params=_PARAMS, defaults=_DEFAULTS,
                  forward=lambda x, kernel, stride, padding:
-                 _window_mean(_to_float(x), kernel, stride, padding),
+                 _window_mean(as_float(x), kernel, stride, padding),
                  shape=_pool_shape("avg_pool"),
                  vjp=(_avg_pool_dx,),
                  jvp=(lambda t, out, x, kernel, stride, padding:

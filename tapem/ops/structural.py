@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from tapem.errors import InvalidArgument, ShapeMismatch
-from tapem.ops.opdef import OpDef, ShapeDtype, Variadic, result_dtype
+from tapem.ops.opdef import OpDef, ShapeDtype, Variadic, is_int, result_dtype
 
 __all__ = ["concat", "flatten", "reshape", "stack", "transpose"]
 
@@ -68,7 +68,7 @@ def _transpose_back(g: Any, x: Any, axes: Any) -> Any:
 def _flattened(x_shape: tuple[int, ...], start_dim: Any, end_dim: Any) -> tuple[int, ...]:
     """The shape ``torch.flatten`` gives: axes ``start_dim..end_dim`` merged (a scalar -> [1])."""
     for name, value in (("start_dim", start_dim), ("end_dim", end_dim)):
-        if not isinstance(value, int) or isinstance(value, bool):
+        if not is_int(value):
             raise InvalidArgument(f"flatten: {name} must be an int, got {value!r}", op="flatten")
     shape = x_shape or (1,)
     rank = len(shape)
@@ -95,7 +95,7 @@ def _joined(op: str, avals: Any, axis: Any, new_axis: bool) -> tuple[tuple[int, 
     shapes = [tuple(a.shape) for a in avals]
     if not shapes:
         raise ShapeMismatch(op, [], "needs at least one input")
-    if not isinstance(axis, int) or isinstance(axis, bool):
+    if not is_int(axis):
         raise InvalidArgument(f"{op}: axis must be an int, got {axis!r}", op=op)
     rank = len(shapes[0]) + new_axis
     if not -rank <= axis < rank or rank == 0:

@@ -11,12 +11,14 @@ slice of the padded input that holds that cell of every window, so
 
 * :func:`im2col` copies the padded input into columns ``[N, C, *kernel, *out]`` (one slice
   assignment per offset), ready for one matrix product, and
-* :func:`col2im` is its adjoint: it adds columns back into a padded input buffer.
+* :func:`col2im` is the adjoint of :func:`pad` followed by :func:`im2col`: it adds columns back
+  into a padded input buffer and returns the buffer's interior.
 
 The helpers that run inside VJP rules create their buffers with :func:`zeros` (``np.zeros_like``
 for anything but a plain ndarray) and write into them only with ``buf[idx] = ...`` /
-``buf[idx] += ...``, so they work on the dual numbers the Hessian code passes in; plain arrays
-take faster numpy-only paths with the same results.
+``buf[idx] += ...`` (:func:`scatter` is the one loop that accumulates windows into a padded
+input, for ``col2im`` and the pools' VJPs), so they work on the dual numbers the Hessian code
+passes in; plain arrays take faster numpy-only paths with the same results.
 
 >>> import numpy as np
 >>> x = np.arange(5.0)[None, None]  # [N=1, C=1, 5 cells]
@@ -29,7 +31,7 @@ from __future__ import annotations
 import itertools
 import math
 import operator
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -44,7 +46,9 @@ __all__ = [
     "offsets",
     "out_sizes",
     "pad",
+    "padded_shape",
     "per_dim",
+    "scatter",
     "split_batch",
     "window_size",
     "zeros",
@@ -113,14 +117,18 @@ def _interior(padding: Ints, padded: Sequence[int]) -> tuple[Any, ...]:
     return (Ellipsis, *(slice(p, n - p) for p, n in zip(padding, spatial, strict=True)))
 
 
+def padded_shape(shape: Sequence[int], padding: Ints) -> Ints:
+    """``shape`` with each of its last ``len(padding)`` axes grown by ``2 * p`` cells."""
+    lead = len(shape) - len(padding)
+    spatial = (n + 2 * p for n, p in zip(shape[lead:], padding, strict=True))
+    return (*shape[:lead], *spatial)
+
+
 def pad(x: Any, padding: Ints, fill: float) -> Any:
     """``x`` padded by ``padding`` cells of value ``fill`` on both sides of its last axes."""
     if not any(padding):
         return x
-    shape = np.shape(x)
-    lead = shape[: len(shape) - len(padding)]
-    spatial = shape[len(shape) - len(padding) :]
-    padded = (*lead, *(n + 2 * p for n, p in zip(spatial, padding, strict=True)))
+    padded = padded_shape(np.shape(x), padding)
     out = np.full_like(x, fill, shape=padded)
     out[_interior(padding, padded)] = x
     return out
@@ -173,14 +181,28 @@ def im2col(xp: Any, kernel: Ints, stride: Ints, out: Ints) -> Any:
     return cols
 
 
-def col2im(cols: Any, padded: Sequence[int], kernel: Ints, stride: Ints) -> Any:
-    """The adjoint of :func:`im2col`: columns ``[N, C, *kernel, *out]`` summed back into a
-    padded input of shape ``padded`` (windows that overlap accumulate)."""
+def scatter(
+    like: Any, shape: Sequence[int], padding: Ints, parts: Iterable[tuple[Any, Any]]
+) -> Any:
+    """Each ``(cells, value)`` of ``parts`` added, in order, onto the ``cells`` of a zero buffer
+    of ``like``'s type shaped like an input of ``shape`` padded by ``padding``; the buffer's
+    interior (what lands on padded cells is dropped)."""
+    xp: Any = zeros(like, padded_shape(shape, padding))
+    for cells, value in parts:
+        xp[cells] += value
+    return crop(xp, padding)
+
+
+def col2im(cols: Any, shape: Sequence[int], kernel: Ints, stride: Ints, padding: Ints) -> Any:
+    """The adjoint of :func:`im2col` of the input padded by :func:`pad`: columns
+    ``[N, C, *kernel, *out]`` summed back into an input of shape ``shape`` (windows that overlap
+    accumulate; what falls on padded cells is dropped)."""
     out = tuple(np.shape(cols)[2 + len(kernel) :])
-    xp: Any = zeros(cols, padded)
-    for offset, cells in offsets(kernel, stride, out):
-        xp[(Ellipsis, *cells)] += cols[(slice(None), slice(None), *offset)]
-    return xp
+    parts = (
+        ((Ellipsis, *cells), cols[(slice(None), slice(None), *offset)])
+        for offset, cells in offsets(kernel, stride, out)
+    )
+    return scatter(cols, shape, padding, parts)
 
 
 def window_size(kernel: Ints) -> int:
