@@ -154,8 +154,9 @@ def test_commands_are_registered_in_one_place() -> None:
         assert name in help_text
 
 
-def test_trace_grads_lets_a_type_error_in_the_program_through(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+@pytest.mark.parametrize(("command", "flags"), [("trace", ["--grads"]), ("check", [])])
+def test_a_type_error_in_the_program_gets_through_but_no_handle_is_a_usage_error(
+    command: str, flags: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     path = tmp_path / "buggy.py"
     path.write_text(
@@ -180,11 +181,12 @@ def test_trace_grads_lets_a_type_error_in_the_program_through(
         )
     )
     with pytest.raises(TypeError, match="has no len") as info:
-        main(["trace", f"{path}:buggy", "--grads"])
+        main([command, f"{path}:buggy", *flags])
     assert type(info.value) is TypeError  # the user's own error, with its traceback
     assert "error:" not in capsys.readouterr().err
     # a program that returns no handle is still a one-line usage error
-    assert main(["trace", f"{path}:returns_a_number", "--grads"]) == 2
+    assert main([command, f"{path}:returns_a_number", *flags]) == 2
     err = capsys.readouterr().err
-    assert err.startswith("python -m tapem trace: error: value_and_grad needs a program")
+    assert err.startswith(f"python -m tapem {command}: error: value_and_grad needs a program")
+    assert "needs a program that returns the handle" in err
     assert "Traceback" not in err and err.count("\n") == 1

@@ -107,36 +107,3 @@ def test_demo_trains_reports_traces_and_plots(tmp_path, capsys):
     assert "demo.py" in out  # the trace shows the loss's own source lines
     assert plot.read_bytes()[:4] == b"\x89PNG"
     assert str(plot) in out
-
-
-def test_check_lets_a_type_error_in_the_loss_through(tmp_path, capsys):
-    path = tmp_path / "buggy.py"
-    path.write_text(
-        textwrap.dedent(
-            """
-            import numpy as np
-            import tapem as tm
-            from tapem import ops
-
-            @tm.tapem
-            def buggy():
-                w = yield from tm.param(np.ones(2), name="w")
-                total = yield ops.sum(w)
-                return total if len(3) else total  # a bug in the loss, not on the command line
-
-            @tm.tapem
-            def returns_a_number():
-                w = yield from tm.param(np.ones(2), name="w")
-                yield ops.sum(w)
-                return 3.0
-            """
-        )
-    )
-    with pytest.raises(TypeError, match="has no len") as info:
-        main(["check", f"{path}:buggy"])
-    assert type(info.value) is TypeError  # the user's own error, with its traceback
-    assert "error:" not in capsys.readouterr().err
-    # a program that returns no handle is still a one-line usage error
-    assert main(["check", f"{path}:returns_a_number"]) == 2
-    err = capsys.readouterr().err
-    assert "needs a program that returns the handle" in err and "Traceback" not in err
