@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 import tapem as tm
-from tapem.checking import check_jvp, check_shape, check_vjp
+from tapem.checks.rules import check_jvp, check_shape, check_vjp
 from tapem.ops.opdef import same_shape
 
 

@@ -19,6 +19,15 @@ A loss is a generator function decorated with :func:`tapem`. It ``yield``\\ s re
 from tapem import datasets, interpreters, ops, optim
 from tapem.backward import backward, backward_scalar
 from tapem.checkpoint import load_params, save_params
+from tapem.checks.gradcheck import GradCheckError, GradCheckReport, check_grads
+from tapem.combinators import (
+    const,
+    fold_m,
+    mean_scalar_over,
+    mean_scalar_over_array,
+    mean_scalar_over_dataset,
+    param,
+)
 from tapem.data import DataLoader, Dataset
 from tapem.driver import evaluate, execute, run
 from tapem.errors import (
@@ -34,23 +43,14 @@ from tapem.errors import (
     SourceLocation,
     TapeError,
 )
+from tapem.fit import History, fit
 from tapem.functional import NotAHandle, grad, value_and_grad, value_of
-from tapem.gradcheck import GradCheckError, GradCheckReport, check_grads
 from tapem.handle import Handle
 from tapem.higher import hessian, hvp, jacobian, jvp, vjp
 from tapem.ops.opdef import OpDef, ShapeDtype, Variadic
 from tapem.program import Gen, Program, tapem
 from tapem.requests import Leaf, Op, Request
 from tapem.tape import Node, Tape
-from tapem.train import History, fit
-from tapem.training import (
-    const,
-    fold_m,
-    mean_scalar_over,
-    mean_scalar_over_array,
-    mean_scalar_over_dataset,
-    param,
-)
 
 __version__ = "0.1.0"
 

@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from tapem.backward import reverse, seed_for
+from tapem.combinators import param
 from tapem.dual.core import Dual, tangent_of
 from tapem.errors import InvalidArgument, ShapeMismatch
 from tapem.functional import run_to_node
@@ -38,7 +39,6 @@ from tapem.interpreters.forward import Forward
 from tapem.interpreters.protocol import Interpreter
 from tapem.program import Gen, Program, tapem
 from tapem.tape import Tape, readonly
-from tapem.training import param
 
 __all__ = ["hessian", "hvp", "hvp_of", "jacobian", "jvp", "lift", "per_input", "vjp"]
 

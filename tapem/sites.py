@@ -3,19 +3,21 @@
 Interpreters may want the user's line of *every* request (the tracing and debugging
 interpreters do), so finding it is split in two:
 
-* :func:`raw_site` is the cheap part, done per request: the code object and instruction offset
+* :meth:`Site.raw` is the cheap part, done per request: the code object and instruction offset
   of the innermost frame outside tapem, found by following ``yield from`` delegation.
 * :func:`locate` turns that into a :class:`~tapem.SourceLocation` (a path relative to the
   working directory, the line and the function name), and is only done when the line is shown.
-  :class:`Locator` does the same, caching the formatting per code object.
 
-:class:`Site` binds both to one running program; the driver hands one to each interpreter.
+The driver makes one :class:`Site` per run and hands it to the interpreter; errors that escape a
+program are placed with :func:`location_from_traceback`. A frame is tapem's own when its file is
+inside the package, unless its module says it plays the user's part with a module-level
+``__tapem_user_code__ = True`` (the demo's loss does: its lines are what a trace should show).
 
 >>> def user_program():
 ...     yield "request"
 >>> gen = user_program()
 >>> _ = next(gen)
->>> where = locate(raw_site(gen))
+>>> where = Site(gen)()
 >>> where.function, where.line == user_program.__code__.co_firstlineno + 1
 ('user_program', True)
 """
@@ -23,27 +25,14 @@ interpreters do), so finding it is split in two:
 from __future__ import annotations
 
 import os
-from types import CodeType, TracebackType
+from types import CodeType, FrameType, TracebackType
 from typing import Any, TypeAlias
 
 from tapem.errors import SourceLocation
 
-__all__ = [
-    "NO_SITE",
-    "Locator",
-    "RawSite",
-    "Site",
-    "current_site",
-    "is_internal",
-    "line_of",
-    "locate",
-    "location_from_traceback",
-    "raw_site",
-]
+__all__ = ["NO_SITE", "RawSite", "Site", "line_of", "locate", "location_from_traceback"]
 
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
-_WRITTEN_AS_USER_CODE = frozenset({_PACKAGE_DIR + "demo.py"})
-"""Files inside the package that play the user's part (the demo's loss), reported as such."""
 
 RawSite: TypeAlias = tuple[CodeType, int]
 """A source position before formatting: ``(code object, instruction offset)``.
@@ -57,13 +46,12 @@ NO_SITE: RawSite | tuple[None, int] = (None, 0)
 """What an interpreter stores for a request whose site is unknown (``raw() or NO_SITE``)."""
 
 
-def _is_user_file(name: str) -> bool:
-    return not name.startswith(_PACKAGE_DIR) or name in _WRITTEN_AS_USER_CODE
-
-
-def is_internal(code: CodeType) -> bool:
-    """Whether ``code`` belongs to tapem itself (helpers such as ``param`` or ``fold_m``)."""
-    return not _is_user_file(code.co_filename)
+def _is_user_frame(frame: FrameType) -> bool:
+    """Whether ``frame`` runs the user's code: outside the package, or in a module that says it
+    plays the user's part (``__tapem_user_code__ = True``)."""
+    return not frame.f_code.co_filename.startswith(_PACKAGE_DIR) or bool(
+        frame.f_globals.get("__tapem_user_code__", False)
+    )
 
 
 def _innermost(gen: Any, users: dict[str, bool]) -> tuple[Any, Any] | None:
@@ -83,10 +71,11 @@ def _innermost(gen: Any, users: dict[str, bool]) -> tuple[Any, Any] | None:
     last = gen
     try:
         while gen is not None:
-            name = gen.gi_code.co_filename
+            frame = gen.gi_frame
+            name = frame.f_code.co_filename
             user = users.get(name)
             if user is None:
-                user = users[name] = _is_user_file(name)
+                user = users[name] = _is_user_frame(frame)
             if user:
                 best = gen
             last = gen
@@ -94,20 +83,6 @@ def _innermost(gen: Any, users: dict[str, bool]) -> tuple[Any, Any] | None:
     except AttributeError:  # ``yield from`` an iterator that is not a generator
         pass
     return last, (best if best is not None else last)
-
-
-def raw_site(gen: Any) -> RawSite | None:
-    """The innermost frame outside tapem of ``gen`` (a suspended program), unformatted.
-
-    Follows ``yield from`` delegation to the innermost generator, so a request yielded inside
-    ``yield from tm.param(w)`` gets the user's line, not ``param``'s. When every frame is
-    tapem's own, the innermost frame is reported. ``None`` when ``gen`` is not suspended.
-    """
-    found = _innermost(gen, {})
-    if found is None:
-        return None
-    frame = found[1].gi_frame
-    return (frame.f_code, frame.f_lasti)
 
 
 def line_of(code: CodeType, offset: int) -> int:
@@ -127,40 +102,23 @@ def _short(filename: str) -> str:
     return filename if relative.startswith("..") else relative
 
 
-def locate(raw: RawSite | None) -> SourceLocation | None:
-    """Format a raw site: ``(code, offset)`` to ``SourceLocation(file, line, function)``."""
+def locate(
+    raw: RawSite | None, files: dict[CodeType, tuple[str, str]] | None = None
+) -> SourceLocation | None:
+    """Format a raw site: ``(code, offset)`` to ``SourceLocation(file, line, function)``.
+
+    ``files`` (a dict the caller keeps) remembers each code object's formatted file and
+    function, for callers that format many sites (a trace's listing).
+    """
     if raw is None:
         return None
     code, offset = raw
-    return SourceLocation(_short(code.co_filename), line_of(code, offset), code.co_name)
-
-
-class Locator:
-    """:func:`locate` with the file and function of each code object formatted once.
-
-    Paths are made relative to the working directory at the time a code object is first seen;
-    make a new ``Locator`` after changing directory.
-
-    >>> def f():
-    ...     pass
-    >>> loc = Locator()
-    >>> where = loc((f.__code__, 0))
-    >>> assert where.function == "f" and loc((f.__code__, 0)) == where
-    """
-
-    __slots__ = ("_cache",)
-
-    def __init__(self) -> None:
-        self._cache: dict[CodeType, tuple[str, str]] = {}
-
-    def __call__(self, raw: RawSite | None) -> SourceLocation | None:
-        if raw is None:
-            return None
-        code, offset = raw
-        cached = self._cache.get(code)
-        if cached is None:
-            cached = self._cache[code] = (_short(code.co_filename), code.co_name)
-        return SourceLocation(cached[0], line_of(code, offset), cached[1])
+    names = None if files is None else files.get(code)
+    if names is None:
+        names = (_short(code.co_filename), code.co_name)
+        if files is not None:
+            files[code] = names
+    return SourceLocation(names[0], line_of(code, offset), names[1])
 
 
 class Site:
@@ -205,18 +163,13 @@ class Site:
         return locate(self.raw())
 
 
-def current_site(gen: Any) -> SourceLocation | None:
-    """The user's line where ``gen`` (a suspended program) is yielding now."""
-    return locate(raw_site(gen))
-
-
 def location_from_traceback(tb: TracebackType | None) -> SourceLocation | None:
     """The innermost frame of ``tb`` outside tapem (or the innermost frame, if all are inside)."""
     best: RawSite | None = None
     last: RawSite | None = None
     while tb is not None:
         last = (tb.tb_frame.f_code, tb.tb_lasti)
-        if not is_internal(tb.tb_frame.f_code):
+        if _is_user_frame(tb.tb_frame):
             best = last
         tb = tb.tb_next
     return locate(best or last)

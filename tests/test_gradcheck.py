@@ -214,7 +214,7 @@ NEARLY_DOUBLE = tm.OpDef(
 
 
 def test_find_wrong_rule_passes_atol_to_the_first_order_check() -> None:
-    from tapem.checking_higher import find_wrong_rule
+    from tapem.checks.second_order import find_wrong_rule
 
     @tm.tapem
     def nearly() -> tm.Gen[tm.Handle]:

@@ -10,7 +10,7 @@ from op_cases import CASES, Case
 
 import tapem as tm
 from tapem import ops
-from tapem.checking import check_jvp, check_shape, check_vjp
+from tapem.checks.rules import check_jvp, check_shape, check_vjp
 
 OPS = sorted(ops.TABLE)
 SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])

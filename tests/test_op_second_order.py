@@ -15,8 +15,8 @@ from op_cases import CASES, Case
 
 import tapem as tm
 from tapem import ops
-from tapem.checking import differentiable_inputs
-from tapem.checking_higher import check_hvp
+from tapem.checks.rules import differentiable_inputs
+from tapem.checks.second_order import check_hvp
 from tapem.requests import make_op
 
 OPS = sorted(ops.TABLE)

@@ -23,7 +23,7 @@ from layer_cases import LAYER_CASES
 from op_cases import CASES, Case
 
 from tapem import ops
-from tapem.checking import differentiable_inputs
+from tapem.checks.rules import differentiable_inputs
 from tapem.ops import ShapeDtype
 
 

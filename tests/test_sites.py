@@ -11,7 +11,13 @@ import numpy as np
 import tapem as tm
 from tapem import ops
 from tapem.interpreters import Expect, Scripted
-from tapem.sites import Locator, Site, current_site, locate, location_from_traceback, raw_site
+from tapem.sites import Site, locate, location_from_traceback
+
+
+def raw_site(gen: Any) -> Any:
+    """The full walk down the delegation chain, as a fresh ``Site`` does it."""
+    return Site(gen).raw()
+
 
 HERE = Path(__file__).resolve()
 
@@ -53,7 +59,7 @@ def test_the_raw_site_formats_to_the_frames_own_line_number() -> None:
         frame = gen.gi_frame
         inner = gen.gi_yieldfrom
         innermost = inner.gi_frame if inner is not None else frame
-        where = current_site(gen)
+        where = Site(gen)()
         assert where is not None
         assert (where.line, where.function) == (innermost.f_lineno, innermost.f_code.co_name)
         seen.append(where.line)
@@ -83,7 +89,7 @@ def test_a_site_follows_the_program_through_every_change_of_delegation() -> None
     seen = 0
     while True:
         assert site.raw() == raw_site(gen), request
-        assert site() == current_site(gen)
+        assert site() == Site(gen)()
         seen += 1
         try:
             request = gen.throw(ValueError()) if request == "catches" else next(gen)
@@ -93,13 +99,14 @@ def test_a_site_follows_the_program_through_every_change_of_delegation() -> None
     assert site.raw() is None and raw_site(gen) is None
 
 
-def test_locator_caches_per_code_object_and_matches_locate() -> None:
+def test_locate_with_a_cache_matches_locate_without() -> None:
     gen = many_yields()
     next(gen)
     raw = raw_site(gen)
-    locator = Locator()
-    assert locator(raw) == locate(raw) == locator(raw)
-    assert locator(None) is None and locate(None) is None
+    files: dict[Any, tuple[str, str]] = {}
+    assert locate(raw, files) == locate(raw) == locate(raw, files)
+    assert len(files) == 1
+    assert locate(None, files) is None and locate(None) is None
     assert Site(None)() is None and Site(None).raw() is None
 
 

@@ -33,7 +33,7 @@ import numpy as np
 
 from tapem.dual.methods import ArrayMethods
 
-__all__ = ["Dual", "fit", "make", "primal_of", "tangent_of", "unsupported"]
+__all__ = ["Dual", "conform", "make", "primal_of", "tangent_of", "unsupported"]
 
 _PLAIN_SCALARS = (int, float, bool, np.ndarray, np.generic)
 
@@ -56,7 +56,7 @@ def tangent_of(x: Any) -> Any:
     return x.tangent if x.__class__ is Dual else None
 
 
-def fit(t: Any, y: Any) -> Any:
+def conform(t: Any, y: Any) -> Any:
     """Tangent ``t`` (a numpy array or scalar) with ``y``'s shape and dtype (broadcast views are
     read-only)."""
     shape = y.shape
@@ -70,7 +70,7 @@ def fit(t: Any, y: Any) -> Any:
 
 def shared(t: Any, y: Any) -> Any:
     """``t`` reused as the tangent of a new result ``y``: fitted, and read-only if it is ``t``."""
-    out = fit(t, y)
+    out = conform(t, y)
     if out is t and isinstance(t, np.ndarray) and t.flags.writeable:
         out = t.view()
         out.flags.writeable = False
@@ -254,7 +254,7 @@ class Dual(ArrayMethods):
         if not _plain(other):
             return NotImplemented
         p = other - self.primal
-        return make(p, fit(-self.tangent, p))
+        return make(p, conform(-self.tangent, p))
 
     def __mul__(self, other: Any) -> Any:
         if other.__class__ is Dual:

@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from tapem.dual.core import Dual, fit, make, primal_of, tangent_of, unsupported
+from tapem.dual.core import Dual, conform, make, primal_of, tangent_of, unsupported
 from tapem.dual.nonlinear import (
     NO_VALUE,
     average,
@@ -91,7 +91,7 @@ def linear(func: Any, out_at: int | None = None) -> Impl:
         _static(func, args, kwargs)
         _no_out(func, (x, *args), kwargs, out_at)
         p = func(x.primal, *args, **kwargs)
-        return make(p, fit(func(x.tangent, *args, **kwargs), p))
+        return make(p, conform(func(x.tangent, *args, **kwargs), p))
 
     return impl
 
@@ -130,7 +130,7 @@ def joined(func: Any) -> Impl:
         arrays = list(arrays)
         p = func([primal_of(a) for a in arrays], *args, **kwargs)
         ts = [_zero_tangent(a, p.dtype) for a in arrays]
-        return make(p, fit(func(ts, *args, **kwargs), p))
+        return make(p, conform(func(ts, *args, **kwargs), p))
 
     return impl
 
@@ -152,7 +152,7 @@ def multilinear(func: Any, first: int = 0, last: int | None = 2) -> Impl:
                 moved[i] = ti
                 c = func(*moved, **kwargs)
                 t = c if t is None else t + c
-        return y if t is None else make(y, fit(t, y))
+        return y if t is None else make(y, conform(t, y))
 
     return impl
 
@@ -196,7 +196,7 @@ def _where(condition: Any, *xy: Any) -> Any:
     if tx is None and ty is None:
         return p
     t = np.where(condition, 0.0 if tx is None else tx, 0.0 if ty is None else ty)
-    return make(p, fit(t, p))
+    return make(p, conform(t, p))
 
 
 _PAD_LINEAR = frozenset({"edge", "reflect", "symmetric", "wrap"})
@@ -211,7 +211,7 @@ def _pad(array: Any, pad_width: Any, mode: Any = "constant", **kwargs: Any) -> A
         t = _np.pad(array.tangent, pad_width, mode, **kwargs)
     else:
         raise unsupported(f"numpy.pad with mode={mode!r}")
-    return make(p, fit(t, p))
+    return make(p, conform(t, p))
 
 
 def _diff(a: Any, n: int = 1, axis: int = -1, **ends: Any) -> Any:
@@ -219,13 +219,13 @@ def _diff(a: Any, n: int = 1, axis: int = -1, **ends: Any) -> Any:
     p = np.diff(primal_of(a), n, axis, **{k: primal_of(v) for k, v in ends.items()})
     dtype = p.dtype
     t_ends = {k: _zero_tangent(v, dtype) for k, v in ends.items()}
-    return make(p, fit(np.diff(_zero_tangent(a, dtype), n, axis, **t_ends), p))
+    return make(p, conform(np.diff(_zero_tangent(a, dtype), n, axis, **t_ends), p))
 
 
 def _append(arr: Any, values: Any, axis: Any = None) -> Any:
     p = np.append(primal_of(arr), primal_of(values), axis)
     ta, tv = _zero_tangent(arr, p.dtype), _zero_tangent(values, p.dtype)
-    return make(p, fit(np.append(ta, tv, axis), p))
+    return make(p, conform(np.append(ta, tv, axis), p))
 
 
 def _insert(arr: Any, obj: Any, values: Any, axis: Any = None) -> Any:
@@ -233,7 +233,7 @@ def _insert(arr: Any, obj: Any, values: Any, axis: Any = None) -> Any:
     p = np.insert(primal_of(arr), obj, primal_of(values), axis)
     tv = tangent_of(values)
     t = np.insert(_zero_tangent(arr, p.dtype), obj, 0.0 if tv is None else tv, axis)
-    return make(p, fit(t, p))
+    return make(p, conform(t, p))
 
 
 def _broadcast_arrays(*args: Any, **kwargs: Any) -> Any:
@@ -245,7 +245,7 @@ def _bincount(x: Any, weights: Any = None, minlength: int = 0) -> Any:
     index = primal_of(x)
     p = np.bincount(index, primal_of(weights), minlength)
     t = tangent_of(weights)
-    return p if t is None else make(p, fit(np.bincount(index, t, minlength), p))
+    return p if t is None else make(p, conform(np.bincount(index, t, minlength), p))
 
 
 def _writes(func: Any, target: Any, value: Any) -> None:
@@ -281,7 +281,7 @@ def _sum(x: Any, axis: Any = None, dtype: Any = None, out: Any = None, **kwargs:
     _static(np.sum, (axis,), kwargs)
     extra = {} if initial is NO_VALUE else {"initial": initial}
     p = np.sum(x.primal, axis=axis, dtype=dtype, **kwargs, **extra)
-    return make(p, fit(np.sum(x.tangent, axis=axis, dtype=dtype, **kwargs), p))
+    return make(p, conform(np.sum(x.tangent, axis=axis, dtype=dtype, **kwargs), p))
 
 
 def _atleast(func: Any) -> Impl:

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from tapem.dual.core import fit, make, unsupported
+from tapem.dual.core import conform, make, unsupported
 from tapem.dual.ufuncs import extreme, reduced_axes
 
 __all__ = [
@@ -101,7 +101,7 @@ def sort(a: Any, axis: Any = -1, **kwargs: Any) -> Any:
 
 def nan_to_num(x: Any, copy: bool = True, **kwargs: Any) -> Any:
     p = np.nan_to_num(x.primal, copy=True, **kwargs)
-    return make(p, fit(np.where(np.isfinite(x.primal), x.tangent, 0.0), p))
+    return make(p, conform(np.where(np.isfinite(x.primal), x.tangent, 0.0), p))
 
 
 def average(

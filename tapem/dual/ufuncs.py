@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from tapem.dual.core import Dual, fit, make, primal_of, shared, tangent_of, unsupported
+from tapem.dual.core import Dual, conform, make, primal_of, shared, tangent_of, unsupported
 
 __all__ = ["RULES", "apply", "call", "extreme", "reduced_axes"]
 
@@ -210,7 +210,7 @@ def call(ufunc: np.ufunc, inputs: tuple[Any, ...], kwargs: dict[str, Any]) -> An
         return y
     t = rule(tangents, y, *primals)
     passthrough = any(t is u for u in tangents)  # add/positive reuse an input's tangent
-    return make(y, shared(t, y) if passthrough else fit(t, y))
+    return make(y, shared(t, y) if passthrough else conform(t, y))
 
 
 def reduced_axes(axis: Any, ndim: int) -> tuple[int, ...]:
@@ -247,7 +247,7 @@ def extreme(
         won = y >= initial if find is np.argmax else y <= initial
         y = reducer(p, axis=axis, keepdims=keepdims, initial=initial)
         tt = np.where(won, tt, 0.0)
-    return make(y, fit(tt, y))
+    return make(y, conform(tt, y))
 
 
 def reduce(ufunc: np.ufunc, x: Any, kwargs: dict[str, Any]) -> Any:
@@ -318,7 +318,7 @@ def _unary(ufunc: np.ufunc, x: Dual) -> Any:
         return y
     tangent = x.tangent
     t = rule((tangent,), y, p)
-    return make(y, shared(t, y) if t is tangent else fit(t, y))
+    return make(y, shared(t, y) if t is tangent else conform(t, y))
 
 
 def apply(ufunc: np.ufunc, method: str, inputs: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
@@ -335,7 +335,7 @@ def apply(ufunc: np.ufunc, method: str, inputs: tuple[Any, ...], kwargs: dict[st
     elif method == "accumulate" and ufunc is np.add:
         p, t = primal_of(inputs[0]), tangent_of(inputs[0])
         y = np.add.accumulate(p, **kwargs)
-        result = y if t is None else make(y, fit(np.add.accumulate(t, **kwargs), y))
+        result = y if t is None else make(y, conform(np.add.accumulate(t, **kwargs), y))
     elif method == "at":
         at(ufunc, inputs)
         return None

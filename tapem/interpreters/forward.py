@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from tapem.backward import CotangentCheck, reverse
-from tapem.dual.core import Dual, fit, make
+from tapem.dual.core import Dual, conform, make
 from tapem.errors import InvalidArgument, ShapeMismatch, TapeError
 from tapem.handle import Handle
 from tapem.interpreters.eager import check_inputs, leaf_value
@@ -154,7 +154,7 @@ class Forward(Recording):
             if not isinstance(tangent, (np.ndarray, np.generic)):
                 tangent = np.asarray(tangent)
             if tangent.shape != out.shape or tangent.dtype != out.dtype:
-                tangent = fit(tangent, out)
+                tangent = conform(tangent, out)
             value = make(out, tangent)
         nodes.append((value, None, requires_grad, ids, self.rule_index(rule), args))
         return Handle(len(nodes) - 1, value)

@@ -14,7 +14,7 @@ from tapem.interpreters import trace_format
 from tapem.interpreters.protocol import Interpreter, Wrapper
 from tapem.ops.opdef import OpDef
 from tapem.requests import Leaf, Op, Request
-from tapem.sites import NO_SITE, Locator, RawSite, Site
+from tapem.sites import NO_SITE, RawSite, Site, locate
 from tapem.tape import HANDLE_ID, Tape
 
 __all__ = ["TraceEntry", "Tracing"]
@@ -237,12 +237,12 @@ class Tracing(Wrapper):
 
 
 def _entries(log: _Log) -> list[TraceEntry]:
-    locate = Locator()
+    files: dict[Any, tuple[str, str]] = {}
     entries = []
     items, stride = log.items, _Log.STRIDE
     for k in range(len(log)):
         rule, ids, args, out, shape, dtype, code, offset = items[k * stride : (k + 1) * stride]
-        location = None if code is None else locate((code, offset))
+        location = None if code is None else locate((code, offset), files)
         value = log.values[k] if log.values else None
         failure = log.failures.get(k)
         error = None if failure is None else failure[1]

@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from tapem.backward import reverse, seed_for
-from tapem.checking_higher import Culprit, find_wrong_rule
+from tapem.checks.second_order import Culprit, find_wrong_rule
 from tapem.errors import InvalidArgument, SourceLocation
 from tapem.functional import param_keys, run_to_node
 from tapem.handle import Handle

@@ -1,12 +1,16 @@
-"""The demo (``python -m tapem demo``): an MLP trained on the UCI digits that ship with tapem.
+"""``python -m tapem demo``: an MLP trained on the UCI digits that ship with tapem.
 
 It shows the whole path: a loss written as a generator program, :func:`tapem.fit` with a
 progress bar, the test accuracy, a few lines of the loss's trace (what the tape recorded, with
 the user's source lines and gradient norms), and the saved loss curve.
+
+This module is written as user code would be, and says so (``__tapem_user_code__``): traces and
+errors report its lines as the user's, although it lives inside the package.
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 from typing import Any
 
@@ -14,11 +18,14 @@ import numpy as np
 
 import tapem as tm
 from tapem import ops
+from tapem.cli.common import Command
 from tapem.datasets import load_digits, train_test_split
 from tapem.interpreters import Eager, Tracing
 from tapem.optim import Adam
 
-__all__ = ["loss", "main", "predict"]
+__all__ = ["COMMAND", "loss", "main", "predict"]
+
+__tapem_user_code__ = True
 
 Params = dict[str, np.ndarray[Any, Any]]
 
@@ -96,3 +103,21 @@ def main(
         else:
             print(f"\nloss curve saved to {os.path.abspath(path)}")
     return history
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--epochs", type=int, default=20, help="training epochs (default 20)")
+    parser.add_argument(
+        "--plot",
+        default="tapem-demo-loss.png",
+        metavar="PNG",
+        help="where to save the loss curve (needs matplotlib; '' to skip)",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    main(epochs=args.epochs, plot=args.plot or None)
+    return 0
+
+
+COMMAND = Command("demo", "train an MLP on the bundled digits and show its trace", configure, run)

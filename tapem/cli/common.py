@@ -1,8 +1,8 @@
 """The pieces every ``python -m tapem`` subcommand uses: :class:`Command`, :class:`UsageError`,
 :func:`add_target`, :func:`load_program` and :func:`differentiate`.
 
-A subcommand is one module here exposing ``COMMAND``; :mod:`tapem.cli` lists them. Adding one
-is a new module plus one line in that list.
+A subcommand is one module of :mod:`tapem.cli` exposing ``COMMAND``; ``tapem.cli.COMMANDS``
+lists them. Adding one is a new module plus one line in that list.
 """
 
 from __future__ import annotations

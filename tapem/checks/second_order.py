@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from tapem.checking import (
+from tapem.checks.rules import (
     RuleCheck,
     as_float64,
     check_vjp,

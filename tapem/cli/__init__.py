@@ -1,8 +1,8 @@
 """The command line: ``python -m tapem <command> ...``.
 
-Each subcommand is a :class:`~tapem.commands.Command` in its own module under
-:mod:`tapem.commands`; :data:`COMMANDS` lists them, in the order ``--help`` shows them. To add
-one, write the module (a ``COMMAND``) and add it here.
+Each subcommand is a :class:`~tapem.cli.common.Command` in its own module of this package
+(``demo``, ``trace``, ``check``); :data:`COMMANDS` lists them, in the order ``--help`` shows
+them. To add one, write the module (a ``COMMAND``) and add it here.
 
 >>> parser = build_parser()
 >>> parser.parse_args(["trace", "loss.py:example", "--grads"]).grads
@@ -15,7 +15,8 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from tapem.commands import Command, UsageError, check, demo, trace
+from tapem.cli import check, demo, trace
+from tapem.cli.common import Command, UsageError
 
 __all__ = ["COMMANDS", "build_parser", "main"]
 
@@ -39,7 +40,7 @@ def build_parser(commands: Sequence[Command] = COMMANDS) -> argparse.ArgumentPar
 def main(argv: Sequence[str] | None = None, commands: Sequence[Command] = COMMANDS) -> int:
     """Parse ``argv`` (default: ``sys.argv[1:]``), run the command, return its exit status.
 
-    A :class:`~tapem.commands.UsageError` is printed as ``python -m tapem <command>: error:
+    A :class:`~tapem.cli.common.UsageError` is printed as ``python -m tapem <command>: error:
     ...`` with status 2, like argparse's own errors.
     """
     args = build_parser(commands).parse_args(argv)

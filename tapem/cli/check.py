@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import argparse
 
-from tapem.commands import Command, add_target, differentiate, load_program
+from tapem.checks.gradcheck import GradCheckError, check_grads
+from tapem.cli.common import Command, add_target, differentiate, load_program
 from tapem.errors import TapeError
-from tapem.gradcheck import GradCheckError, check_grads
 from tapem.interpreters.debugging import Debugging
 from tapem.interpreters.eager import Eager
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from returns.result import Failure
 
-from tapem.commands import Command, UsageError, add_target, differentiate, load_program
+from tapem.cli.common import Command, UsageError, add_target, differentiate, load_program
 from tapem.driver import run
 from tapem.errors import TapeError
 from tapem.interpreters.eager import Eager
