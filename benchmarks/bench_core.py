@@ -29,6 +29,7 @@ from workloads import (
 )
 
 import tapem as tm
+from tapem.arrays import readonly
 
 
 def bytes_per_node(steps: int) -> float:
@@ -71,8 +72,8 @@ def mlp(repeats: int) -> None:
     # A caller's writable arrays are copied into the tape; in a training loop the parameters come
     # from the optimizer and the batch from a DataLoader, both read-only, and are not copied.
     t_copied = best_time(lambda: tm.value_and_grad(mlp_loss(params, x, y)), repeats, number=3)
-    for array in (*params.values(), x, y):
-        array.flags.writeable = False
+    params = {name: readonly(array) for name, array in params.items()}
+    x, y = readonly(x), readonly(y)  # as a DataLoader's batches and an optimizer's results are
     t_tapem = best_time(lambda: tm.value_and_grad(mlp_loss(params, x, y)), repeats, number=3)
     print("MLP step (float32, batch 128, 784-256-256-10 tanh, cross-entropy)")
     print(f"  tapem      {t_tapem * 1e3:6.2f} ms   (read-only inputs, as in a training loop)")
@@ -86,8 +87,7 @@ def per_sample(repeats: int) -> None:
     w, b, xs, ys = regression_data(n)
     # The caller's rows are writable, so each const leaf copies its row (16 + 1 numbers); rows
     # of a DataLoader batch are read-only and recorded as they are.
-    frozen_xs, frozen_ys = xs.copy(), ys.copy()
-    frozen_xs.flags.writeable = frozen_ys.flags.writeable = False
+    frozen_xs, frozen_ys = readonly(xs.copy()), readonly(ys.copy())
     runs: dict[str, Callable[[], Any]] = {
         "tapem": lambda: tm.value_and_grad(per_sample_loss(w, b, xs, ys)),
         "read-only": lambda: tm.value_and_grad(per_sample_loss(w, b, frozen_xs, frozen_ys)),

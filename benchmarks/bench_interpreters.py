@@ -5,8 +5,9 @@ speed hits all alike), as a ratio to eager's value and gradient in the same run.
 (issue 4): tracing <= 1.5x, debugging <= 1.5x; shape-only, forward only, <= 0.5x. Eager itself
 should stay <= 2 us per primitive op (forward + backward).
 
-"driver floor" is an interpreter that records nothing and returns a fixed handle: the cost of
-the driver loop and the program itself, which every interpreter pays.
+"recording floor" is an interpreter whose values cost nothing (each node holds its first input's
+value): the cost of the program, the driver loop and the recording path, which every
+interpreter pays.
 
 Run: python benchmarks/bench_interpreters.py [--quick]
 """
@@ -33,22 +34,19 @@ def forward_under(make: Callable[[], Interpreter], program: Any) -> Callable[[],
 
 
 class Nothing:
-    """Records nothing: what the driver and the program cost on their own."""
-
-    def __init__(self) -> None:
-        self.handle = tm.Handle(0, tm.ShapeDtype((), "f8"))
+    """Values that cost nothing: what the program, the driver and the recording path cost."""
 
     def begin(self, tape: tm.Tape, site: Any) -> None:
         pass
 
-    def leaf(self, request: tm.Leaf) -> tm.Handle:
-        return self.handle
+    def leaf(self, request: tm.Leaf) -> Any:
+        return request.value
 
-    def op(self, request: tm.Op) -> tm.Handle:
-        return self.handle
+    def op(self, request: tm.Op, xs: tuple[Any, ...]) -> Any:
+        return xs[0]
 
-    def end(self) -> tm.Tape:
-        return tm.Tape()
+    def end(self, tape: tm.Tape) -> None:
+        pass
 
     def backward(self, tape: tm.Tape, out: int, seed: Any, check: Any = None) -> list[Any]:
         raise NotImplementedError
@@ -72,7 +70,7 @@ def main() -> None:
          "value and gradient", None),
         ("shape-only", forward_under(ShapeOnly, program), "forward only", 0.5),
         ("eager fwd", forward_under(Eager, program), "forward only", None),
-        ("driver floor", forward_under(Nothing, program), "forward only", None),
+        ("recording floor", forward_under(Nothing, program), "forward only", None),
     ]  # fmt: skip
     best = interleaved({name: fn for name, fn, _, _ in rows}, repeats)
     eager = best["eager"]
@@ -81,7 +79,7 @@ def main() -> None:
         per_op = best[name] / ops_count * 1e6
         goal = f"(target <= {target}x)" if target is not None else ""
         print(
-            f"  {name:<12} {per_op:6.2f} us/op  {best[name] / eager:5.2f}x eager  {what:<19}{goal}"
+            f"  {name:<15} {per_op:6.2f} us/op  {best[name] / eager:5.2f}x eager  {what:<19}{goal}"
         )
     print(f"  shape-only / eager forward: {best['shape-only'] / best['eager fwd']:.2f}x")
 

@@ -29,7 +29,6 @@ from tapem.combinators import (
     param,
 )
 from tapem.data import DataLoader, Dataset
-from tapem.driver import evaluate, execute, run
 from tapem.errors import (
     DomainError,
     EmptyDataset,
@@ -44,13 +43,25 @@ from tapem.errors import (
     TapeError,
 )
 from tapem.fit import History, fit
-from tapem.functional import NotAHandle, grad, value_and_grad, value_of
 from tapem.handle import Handle
-from tapem.higher import hessian, hvp, jacobian, jvp, vjp
 from tapem.ops.opdef import OpDef, ShapeDtype, Variadic
 from tapem.program import Gen, Program, tapem
 from tapem.requests import Leaf, Op, Request
 from tapem.tape import Node, Tape
+from tapem.transforms import (
+    NotAHandle,
+    evaluate,
+    execute,
+    grad,
+    hessian,
+    hvp,
+    jacobian,
+    jvp,
+    run,
+    value_and_grad,
+    value_of,
+    vjp,
+)
 
 __version__ = "0.1.0"
 

@@ -27,9 +27,10 @@ import numpy as np
 from returns.result import Failure, Result, Success
 
 from tapem import collector
+from tapem.arrays import readonly
 from tapem.errors import InvalidArgument, NotScalar, TapeError
 from tapem.ops.opdef import ShapeDtype, pass_through
-from tapem.tape import RECORD_VALUE, NodeRef, Record, Tape, node_id, readonly
+from tapem.tape import NodeRef, Record, Tape, node_id
 
 __all__ = ["CotangentCheck", "backward", "backward_scalar", "reverse", "seed_for", "unbroadcast"]
 
@@ -81,24 +82,30 @@ def _reverse(tape: Tape, out: int, seed: Any, check: CotangentCheck | None) -> l
         value, _, requires_grad, parents, index, args = nodes[i]
         if index is None or not requires_grad:
             continue
+        # The arguments of every VJP rule of the node, ``(g, out, *inputs, *args)``, built once
+        # (written out for one and two inputs, without star-unpacking where there are no args).
         n = len(parents)
         if n == 2:
             parent_nodes: Sequence[Record] = (nodes[parents[0]], nodes[parents[1]])
-            call = (g, value, parent_nodes[0][0], parent_nodes[1][0], *args)
+            a, b = parent_nodes[0][0], parent_nodes[1][0]
+            call = (g, value, a, b, *args) if args else (g, value, a, b)
         elif n == 1:
             parent_nodes = (nodes[parents[0]],)
-            call = (g, value, parent_nodes[0][0], *args)
+            call = (g, value, parent_nodes[0][0], *args) if args else (g, value, parent_nodes[0][0])
         elif n == 3:
             parent_nodes = (nodes[parents[0]], nodes[parents[1]], nodes[parents[2]])
-            call = (g, value, parent_nodes[0][0], parent_nodes[1][0], parent_nodes[2][0], *args)
+            a, b, c = parent_nodes[0][0], parent_nodes[1][0], parent_nodes[2][0]
+            call = (g, value, a, b, c, *args) if args else (g, value, a, b, c)
         else:
-            parent_nodes = tuple(map(nodes.__getitem__, parents))
-            call = (g, value, *map(RECORD_VALUE, parent_nodes), *args)
-        # zip's `strict` would cost a tenth of the loop, and a variadic op's rules (``Variadic``)
-        # serve any number of inputs: ``parents`` sets the length
-        for p, parent, vjp in zip(parents, parent_nodes, vjps[index]):  # noqa: B905
+            parent_nodes = tuple([nodes[p] for p in parents])
+            call = (g, value, *[parent[0] for parent in parent_nodes], *args)
+        rules = vjps[index]  # a variadic op's rules (``Variadic``) serve any input: n says how many
+        for k in range(n):
+            parent = parent_nodes[k]
+            vjp = rules[k]
             if vjp is None or not parent[2]:
                 continue
+            p = parents[k]
             ct = g if vjp is pass_through else vjp(*call)
             like = parent[0]
             cls = ct.__class__
@@ -151,7 +158,7 @@ def seed_for(tape: Tape, ref: NodeRef, seed: Any | None) -> tuple[int, Any]:
         if value.shape != ():
             raise NotScalar(i, value.shape, ())
         return i, np.ones((), dtype=value.dtype)
-    seed = np.asarray(seed, dtype=value.dtype)
+    seed = np.array(seed, dtype=value.dtype)  # a copy: the pass may hand it out as a gradient
     if seed.shape != value.shape:
         raise NotScalar(i, value.shape, seed.shape)
     return i, seed

@@ -27,7 +27,7 @@ from tapem.errors import EmptyDataset, ShapeMismatch
 from tapem.handle import Handle
 from tapem.ops.elementwise import add, scale
 from tapem.program import Gen, Subprogram, tapem
-from tapem.requests import Leaf, Op
+from tapem.requests import Leaf, Op, leaf_array
 
 __all__ = [
     "const",
@@ -60,8 +60,8 @@ def param(value: Any, name: str | None = None) -> Gen[Handle]:
 
 def const(value: Any, name: str | None = None) -> Gen[Handle]:
     """A data leaf (``requires_grad=False``): inputs, labels, masks, frozen tensors."""
-    if value.__class__ is not np.ndarray:  # what Leaf(value, name, False) does, minus a call
-        value = np.asarray(value)
+    if value.__class__ is not np.ndarray or value.dtype.kind not in "fiub":
+        value = leaf_array(value, name, False)  # what Leaf(value, name, False) does
     return (yield _new(Leaf, (value, name, False)))
 
 
@@ -106,7 +106,7 @@ def mean_scalar_over(
 
     def step(acc: Handle, x: X) -> Gen[Handle]:
         loss = yield from loss_of(x)
-        if loss.__class__ is not Handle or loss._aval.shape != ():  # the check, inlined
+        if loss.__class__ is not Handle or loss._value.shape != ():  # the check, inlined
             loss = _scalar_loss(loss, tag)
         return (yield _new(Op, (add, (acc, loss), ())))
 

@@ -1,10 +1,14 @@
-"""The driver: the one loop that advances a program's generator, and the ``run`` functions.
+"""The driver: the one loop that advances a program's generator.
 
-For each request the program yields, the driver asks the interpreter for a handle and sends it
-back. When the interpreter raises a :class:`~tapem.TapeError`, the driver records the user's
-source line on it and raises it **into the program at that yield**, so the program may catch it
-and the traceback ends on the user's line. An error that escapes the program becomes
+For each request the program yields, the driver has the recording path
+(:mod:`tapem.recording`) make the node, with the interpreter's value, and sends the handle
+back. When that raises a :class:`~tapem.TapeError`, the driver records the user's source line
+on it and raises it **into the program at that yield**, so the program may catch it and the
+traceback ends on the user's line. An error that escapes the program becomes
 ``Failure(error)``; the generator is closed and the input tape is untouched.
+
+The driver knows only the interpreter protocol (:mod:`tapem.protocol`); :func:`tapem.run`
+(in :mod:`tapem.transforms`) picks the default interpreter.
 """
 
 from __future__ import annotations
@@ -16,14 +20,14 @@ from returns.result import Failure, Result, Success
 
 from tapem import collector
 from tapem.errors import InvalidRequest, TapeError
-from tapem.interpreters.eager import Eager
-from tapem.interpreters.protocol import Interpreter
 from tapem.program import Program
+from tapem.protocol import Interpreter
+from tapem.recording import Recording
 from tapem.requests import Leaf, Op
 from tapem.sites import Site, location_from_traceback
 from tapem.tape import Tape
 
-__all__ = ["evaluate", "execute", "run", "run_or_raise"]
+__all__ = ["drive"]
 
 T = TypeVar("T")
 
@@ -63,9 +67,10 @@ def _drive(
     program: Program[T], interpreter: Interpreter, tape: Tape
 ) -> Result[tuple[T, Tape], TapeError]:
     gen = _start(program)
-    site = Site(gen)
+    recording = Recording(tape, interpreter)
+    site = Site(gen, recording.nodes)
     interpreter.begin(tape, site)
-    leaf, op = interpreter.leaf, interpreter.op
+    leaf, op = recording.leaf, recording.op
     send = gen.send
     try:
         request = next(gen)
@@ -88,58 +93,15 @@ def _drive(
                 continue
             request = send(response)
     except StopIteration as stop:
+        result = recording.finish()
         try:  # an interpreter may still refuse the finished run (e.g. unused tangents)
-            return Success((stop.value, interpreter.end()))
+            interpreter.end(result)
         except TapeError as error:
             return Failure(error)
+        return Success((stop.value, result))
     except TapeError as error:
         if error.location is None:
             error.location = location_from_traceback(error.__traceback__)
         return Failure(error)
     finally:
         gen.close()
-
-
-def run(
-    program: Program[T], tape: Tape | None = None, *, interpreter: Interpreter | None = None
-) -> Result[tuple[T, Tape], TapeError]:
-    """Run ``program`` on ``tape`` (empty if ``None``): ``Success((value, new_tape))`` or
-    ``Failure(error)``. ``tape`` itself is never changed.
-
-    >>> import numpy as np
-    >>> import tapem as tm
-    >>> @tm.tapem
-    ... def double(x):
-    ...     X = yield from tm.const(x)
-    ...     return (yield X * 2.0)
-    >>> out, tape = tm.run(double(np.array([1.0, 2.0]))).unwrap()
-    >>> len(tape), out.id
-    (2, 1)
-    >>> assert np.allclose(tape.value(out), [2.0, 4.0])
-    """
-    return drive(program, interpreter if interpreter is not None else Eager(), tape or Tape())
-
-
-def run_or_raise(
-    program: Program[T], tape: Tape | None = None, *, interpreter: Interpreter | None = None
-) -> tuple[T, Tape]:
-    """Like :func:`run`, but returns ``(value, new_tape)`` and raises the
-    :class:`~tapem.TapeError` instead of returning ``Failure`` (for the convenience functions)."""
-    result = run(program, tape, interpreter=interpreter)
-    if isinstance(result, Failure):
-        raise result.failure()
-    return result.unwrap()
-
-
-def evaluate(
-    program: Program[T], tape: Tape | None = None, *, interpreter: Interpreter | None = None
-) -> Result[T, TapeError]:
-    """Like :func:`run`, keeping only the program's return value."""
-    return run(program, tape, interpreter=interpreter).map(lambda pair: pair[0])
-
-
-def execute(
-    program: Program[T], tape: Tape | None = None, *, interpreter: Interpreter | None = None
-) -> Result[Tape, TapeError]:
-    """Like :func:`run`, keeping only the new tape."""
-    return run(program, tape, interpreter=interpreter).map(lambda pair: pair[1])

@@ -77,17 +77,31 @@ class ShapeMismatch(TapeError):
 
 
 class InvalidNodeId(TapeError):
-    """A handle or node id that is not on this tape."""
+    """A handle or node id that is not on this tape.
 
-    def __init__(self, node_id: object, tape_length: int, op: str | None = None) -> None:
+    ``stale`` says the id is in range but the handle belongs to another tape: it was made by
+    another run (or by hand), so the node with that id here is not the one it names.
+    """
+
+    def __init__(
+        self, node_id: object, tape_length: int, op: str | None = None, *, stale: bool = False
+    ) -> None:
         self.node_id = node_id
         self.tape_length = tape_length
+        self.stale = stale
         where = f"{op}: " if op else ""
-        super().__init__(
-            f"{where}invalid node id {node_id!r}: the tape has {tape_length} nodes "
-            f"(ids 0..{tape_length - 1}); was this handle made by another run?",
-            op=op,
-        )
+        if stale:
+            why = (
+                "the handle was made by another run or by hand, and node "
+                f"{node_id!r} of this tape is a different node; use the handles this run's "
+                "requests return (or tape.handle(id) for a tape this run extends)"
+            )
+        else:
+            why = (
+                f"the tape has {tape_length} nodes (ids 0..{tape_length - 1}); was this "
+                "handle made by another run?"
+            )
+        super().__init__(f"{where}invalid node id {node_id!r}: {why}", op=op)
 
 
 class NotScalar(TapeError):

@@ -37,12 +37,12 @@ import numpy as np
 
 from tapem.checkpoint import save_params
 from tapem.errors import InvalidArgument, NonFinite
-from tapem.functional import value_and_grad, value_of
 from tapem.interpreters.debugging import Debugging, is_finite
 from tapem.interpreters.eager import Eager
 from tapem.optim.lr_scheduler import LRScheduler
 from tapem.optim.optimizer import Optimizer
 from tapem.program import Program
+from tapem.transforms.gradients import value_and_grad, value_of
 
 __all__ = ["History", "fit"]
 

@@ -21,6 +21,10 @@ from typing import Any
 
 import numpy as np
 
+from tapem.ops import elementwise as _ew
+from tapem.ops import linalg as _la
+from tapem.ops import selection as _sel
+from tapem.ops import structural as _st
 from tapem.requests import Op, make_op
 
 _new = tuple.__new__
@@ -47,38 +51,38 @@ def _is_scalar(value: object) -> bool:
 
 
 class Handle:
-    """A reference to node ``id`` of the tape, with its ``shape`` and ``dtype``.
+    """A reference to node ``id`` of the tape being built, with its ``shape`` and ``dtype``.
 
-    ``aval`` is whatever the interpreter recorded for the node (an array, a
-    :class:`~tapem.ShapeDtype`, a dual number); the handle reads only its shape and dtype.
+    A program reads nothing else from a handle: the node's value stays on the tape, which is
+    what lets the same program run under any interpreter, batched, or replayed. The handle
+    keeps the very object the node recorded (an array under ``Eager``, a
+    :class:`~tapem.ShapeDtype` under ``ShapeOnly``, a dual number under ``Forward``), privately:
+    the recording path compares it with the node's record to tell this run's handles from
+    stale or hand-made ones (:class:`~tapem.InvalidNodeId`).
     """
 
-    __slots__ = ("_aval", "id")
+    __slots__ = ("_value", "id")
     __array_ufunc__ = None  # numpy scalars on the left defer to our reflected operators
 
-    def __init__(self, node_id: int, aval: Any) -> None:
+    def __init__(self, node_id: int, value: Any) -> None:
         self.id = node_id
-        self._aval = aval
-
-    @property
-    def aval(self) -> Any:
-        """What the interpreter recorded for the node (for interpreters, not for programs)."""
-        return self._aval
+        self._value = value
 
     @property
     def shape(self) -> tuple[int, ...]:
         """The node's shape."""
-        return tuple(self._aval.shape)
+        return tuple(self._value.shape)
 
     @property
     def dtype(self) -> np.dtype[Any]:
         """The node's dtype."""
-        dtype: np.dtype[Any] = np.dtype(self._aval.dtype)
+        dtype: np.dtype[Any] = np.dtype(self._value.dtype)
         return dtype
 
     @property
     def ndim(self) -> int:
-        return len(self._aval.shape)
+        """The node's number of axes."""
+        return len(self._value.shape)
 
     def __repr__(self) -> str:
         return f"%{self.id}:{dtype_code(self.dtype)}{format_shape(self.shape)}"
@@ -171,9 +175,3 @@ def _scalar(value: object, symbol: str) -> float:
 
 def _scalar_op(rule: Any, handle: Handle, value: object, symbol: str) -> Op:
     return make_op(rule, (handle,), (_scalar(value, symbol),))
-
-
-from tapem.ops import elementwise as _ew  # noqa: E402  (the op table imports Handle for typing)
-from tapem.ops import linalg as _la  # noqa: E402
-from tapem.ops import selection as _sel  # noqa: E402
-from tapem.ops import structural as _st  # noqa: E402

@@ -5,7 +5,10 @@ There are exactly two kinds, both small and immutable:
 * :class:`Leaf` asks for a new leaf node holding a value;
 * :class:`Op` asks for one operation on handles the program already holds.
 
-Requests compare by identity: they may hold arrays, and an array has no useful ``==``.
+Requests compare by identity: they may hold arrays, and an array has no useful ``==``. This
+module knows nothing of the op table: an :class:`Op` names its op by definition (what
+``ops.add(a, b)`` builds) or by name (``Op("add", [a, b])``); the recording path
+(:mod:`tapem.recording`) resolves a name when the request arrives.
 
 >>> import numpy as np
 >>> leaf = Leaf(np.array([1.0, 2.0]), name="w")
@@ -17,15 +20,40 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, TypeAlias
+from typing import Any, TypeAlias
 
 import numpy as np
 
-if TYPE_CHECKING:
-    from tapem.handle import Handle
-    from tapem.ops.opdef import OpDef
+from tapem.errors import InvalidArgument
 
-__all__ = ["Leaf", "Op", "Request", "make_op"]
+__all__ = ["Leaf", "Op", "Request", "leaf_array", "make_op"]
+
+_LEAF_KINDS = frozenset("biuf")
+"""numpy dtype kinds a leaf may hold: bool, signed and unsigned ints, floats."""
+
+_new = tuple.__new__  # a module global: cheaper than looking ``__new__`` up on ``tuple``
+
+
+def leaf_array(value: Any, name: str | None, requires_grad: bool) -> np.ndarray[Any, Any]:
+    """``value`` as the array a leaf holds, or :class:`~tapem.InvalidArgument`.
+
+    A leaf holds booleans, integers or floats; a trainable leaf (``requires_grad``) is
+    floating, so integer and boolean values become float64. Complex, object, string and
+    ``None`` values are refused (tapem differentiates real-valued programs).
+    """
+    array = value if value.__class__ is np.ndarray else np.asarray(value)
+    kind = array.dtype.kind
+    if kind not in _LEAF_KINDS:
+        what = "a trainable leaf (param)" if requires_grad else "a data leaf (const)"
+        label = f" {name!r}" if name is not None else ""
+        raise InvalidArgument(
+            f"{what}{label} must hold bools, ints or floats; got {type(value).__name__} "
+            f"with dtype {array.dtype}. tapem differentiates real-valued programs: convert the "
+            "value (e.g. np.asarray(x, dtype=float)), or keep non-numeric data outside the tape"
+        )
+    if requires_grad and kind != "f":
+        array = array.astype(np.float64)
+    return array
 
 
 class Leaf(tuple):  # type: ignore[type-arg]
@@ -33,11 +61,10 @@ class Leaf(tuple):  # type: ignore[type-arg]
 
     ``requires_grad=True`` makes a trainable leaf (what :func:`tapem.param` yields); ``False``
     makes a data leaf that never receives a gradient (what :func:`tapem.const` yields).
-    The value is converted with :func:`numpy.asarray`; a trainable leaf must be floating point,
-    so integer and boolean values are converted to float64. The caller's array is never written
-    to. The eager interpreter records a copy of a writable array (so that changing it later
-    cannot change the tape) and the array itself when it is read-only all the way down, as
-    optimizer results, gradients and ``DataLoader`` batches are. A ``Leaf`` is a tuple
+    The value is converted with :func:`numpy.asarray` and checked by :func:`leaf_array`. The
+    caller's array is never written to: the eager interpreter records a copy of it, unless it
+    is a read-only view that nobody can make writable again (what tapem hands out: gradients,
+    optimizer results, ``DataLoader`` batches). A ``Leaf`` is a tuple
     ``(value, name, requires_grad)`` underneath (cheap and immutable); it compares by identity.
     """
 
@@ -47,12 +74,8 @@ class Leaf(tuple):  # type: ignore[type-arg]
     __hash__ = object.__hash__
 
     def __new__(cls, value: Any, name: str | None = None, requires_grad: bool = True) -> Leaf:
-        array = value if value.__class__ is np.ndarray else np.asarray(value)
-        if requires_grad:
-            if array.dtype.kind in "biu":
-                array = array.astype(np.float64)
-            return tuple.__new__(cls, (array, name, True))
-        return tuple.__new__(cls, (array, name, False))
+        flag = bool(requires_grad)
+        return _new(cls, (leaf_array(value, name, flag), name, flag))
 
     @property
     def value(self) -> np.ndarray[Any, Any]:
@@ -78,12 +101,15 @@ class Leaf(tuple):  # type: ignore[type-arg]
 class Op(tuple):  # type: ignore[type-arg]
     """Ask for one operation ``rule`` on ``inputs`` (handles) with static ``params``.
 
-    ``rule`` is an :class:`~tapem.ops.OpDef` or the name of a built-in op; ``params`` maps the
-    op's parameter names to values (defaults filled in). Programs rarely build an ``Op`` by
-    hand: ``ops.add(a, b)`` and the operator sugar on handles (``a + b``) do it.
+    ``rule`` is an :class:`~tapem.ops.OpDef` or the name of a built-in op. Programs rarely
+    build an ``Op`` by hand: ``ops.add(a, b)`` and the operator sugar on handles (``a + b``)
+    do it. With a definition, ``params`` (a mapping of the op's parameter names) are bound at
+    once, defaults filled in, and checked; with a name, they are bound when the request reaches
+    the interpreter, and a name that is no op fails there, at its ``yield``.
+
     An ``Op`` is a tuple ``(rule, inputs, args)`` underneath, ``args`` being the static
-    parameters in the op's declared order; that makes it cheap to build and immutable. It
-    compares by identity.
+    parameters in the op's declared order (for a request by name, the ``(name, value)`` pairs
+    given); that makes it cheap to build and immutable. It compares by identity.
     """
 
     __slots__ = ()
@@ -93,28 +119,28 @@ class Op(tuple):  # type: ignore[type-arg]
 
     def __new__(
         cls,
-        rule: OpDef | str,
-        inputs: Sequence[Handle],
+        rule: Any,
+        inputs: Sequence[Any],
         params: Mapping[str, Any] | None = None,
     ) -> Op:
         if isinstance(rule, str):
-            from tapem.ops import TABLE
-
-            if rule not in TABLE:
-                from tapem.errors import InvalidRequest
-
-                raise InvalidRequest(rule, f"there is no built-in op named {rule!r}")
-            rule = TABLE[rule]
-        args = rule.bind((), params or {})
-        return tuple.__new__(cls, (rule, tuple(inputs), args))
+            return _new(cls, (rule, tuple(inputs), tuple((params or {}).items())))
+        return _new(cls, (rule, tuple(inputs), rule.bind((), params or {})))
 
     @property
-    def rule(self) -> OpDef:
-        """The op's definition (forward, VJP, JVP, shape rule)."""
-        return self[0]  # type: ignore[no-any-return]
+    def rule(self) -> Any:
+        """The op's definition (an :class:`~tapem.ops.OpDef`), or its name if the request was
+        made by name and not yet resolved."""
+        return self[0]
 
     @property
-    def inputs(self) -> tuple[Handle, ...]:
+    def op(self) -> str:
+        """The op's name, e.g. ``"add"``."""
+        rule = self[0]
+        return rule if isinstance(rule, str) else rule.name
+
+    @property
+    def inputs(self) -> tuple[Any, ...]:
         """The handles the op reads, in argument order."""
         return self[1]  # type: ignore[no-any-return]
 
@@ -126,24 +152,20 @@ class Op(tuple):  # type: ignore[type-arg]
     @property
     def params(self) -> Mapping[str, Any]:
         """The static parameters by name (read-only)."""
-        return MappingProxyType(dict(zip(self[0].params, self[2], strict=True)))
-
-    @property
-    def name(self) -> str:
-        """The op's name, e.g. ``"add"``."""
-        return self[0].name  # type: ignore[no-any-return]
+        rule, _, args = self
+        if isinstance(rule, str):
+            return MappingProxyType(dict(args))
+        return MappingProxyType(dict(zip(rule.params, args, strict=True)))
 
     def __repr__(self) -> str:
         args = [repr(h) for h in self.inputs]
         args += [f"{k}={v!r}" for k, v in self.params.items()]
-        return f"Op({self.name}, {', '.join(args)})"
+        return f"Op({self.op}, {', '.join(args)})"
 
 
-_new = tuple.__new__  # a module global: cheaper than looking ``__new__`` up on ``tuple``
-
-
-def make_op(rule: OpDef, inputs: tuple[Handle, ...], args: tuple[Any, ...]) -> Op:
-    """Build an ``Op`` from already-normalized parts, skipping the checks of ``Op(...)``."""
+def make_op(rule: Any, inputs: tuple[Any, ...], args: tuple[Any, ...]) -> Op:
+    """Build an ``Op`` from already-normalized parts (an op definition, a tuple of handles,
+    bound arguments), skipping the checks of ``Op(...)``."""
     return _new(Op, (rule, inputs, args))
 
 

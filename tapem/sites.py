@@ -25,6 +25,7 @@ inside the package, unless its module says it plays the user's part with a modul
 from __future__ import annotations
 
 import os
+from collections.abc import Sized
 from types import CodeType, FrameType, TracebackType
 from typing import Any, TypeAlias
 
@@ -127,20 +128,27 @@ class Site:
     The driver makes one per run and passes it to :meth:`Interpreter.begin
     <tapem.interpreters.Interpreter.begin>`. Calling it gives the formatted
     :class:`~tapem.SourceLocation` (or ``None``); :meth:`raw` gives the cheap unformatted form,
-    for interpreters that keep the line of every node (format it later with :func:`locate`).
+    for interpreters that keep the line of every node (format it later with :func:`locate`);
+    :meth:`node` gives the id of the node the current request will make. ``nodes`` is the run's
+    growing list of records, to read its length from (interpreters must not change it).
     ``Site(None)`` knows no location (for driving an interpreter by hand, as in tests).
 
-    >>> Site(None)() is None and Site(None).raw() is None
+    >>> Site(None)() is None and Site(None).raw() is None and Site(None, [1, 2]).node() == 2
     True
     """
 
-    __slots__ = ("_gen", "_inner", "_report", "_users")
+    __slots__ = ("_gen", "_inner", "_report", "_users", "nodes")
 
-    def __init__(self, gen: Any) -> None:
+    def __init__(self, gen: Any, nodes: Sized = ()) -> None:
         self._gen = gen
+        self.nodes = nodes
         self._inner: Any = None  # the innermost generator at the last look, and the one
         self._report: Any = None  # reported for it
         self._users: dict[str, bool] = {}  # whether each source file is the user's
+
+    def node(self) -> int:
+        """The id of the node the request being interpreted will make (if it succeeds)."""
+        return len(self.nodes)
 
     def raw(self) -> RawSite | None:
         """The current request's ``(code, offset)``; cheap enough to call for every request.

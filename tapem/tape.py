@@ -1,67 +1,64 @@
 """The tape: nodes in creation order, each naming its parents by id.
 
-A tape is plain data. A :class:`Node` holds its value, an optional name, ``requires_grad``,
-its parents' ids (in argument order) and the op and static parameters that made it; leaves
-have no op. Node records never refer to other nodes, so long tapes make no reference cycles.
+A tape is plain data. Each node is stored as one **record**, a plain tuple
 
-A :class:`Tape` is an immutable value: :func:`tapem.run` extends a tape by building a new
-one, and never changes the tape it was given.
+    ``(value, name, requires_grad, parents, rule_index, args)``
+
+* ``value``: what the interpreter recorded (an array, 0-d for scalars; a
+  :class:`~tapem.ShapeDtype` under ``ShapeOnly``; a dual number under ``Forward``);
+* ``name``: a leaf's name, or ``None``;
+* ``requires_grad``: whether gradients flow through the node;
+* ``parents``: the input node ids, in argument order (``()`` for a leaf);
+* ``rule_index``: the op's position in the tape's list of op definitions (``None`` for a leaf);
+* ``args``: the op's static parameters, in declared order.
+
+Only the recording path (:mod:`tapem.recording`) and the reverse pass (:mod:`tapem.backward`)
+read records; everything else asks the :class:`Tape` (``value``, ``parents``, ``rule``,
+``trainable``, ...) or reads a :class:`Node`. A record holds only numbers, strings, tuples and
+arrays: it refers to no other node (no reference cycles) and to no object the cyclic garbage
+collector tracks, so CPython untracks it and a long tape costs the collector nothing.
+
+A :class:`Tape` is an immutable value: :func:`tapem.run` extends a tape by building a new one,
+and never changes the tape it was given.
 
 >>> import numpy as np
->>> tape = Tape.empty()
->>> len(tape)
-0
+>>> import tapem as tm
+>>> @tm.tapem
+... def f():
+...     w = yield from tm.param(np.array([1.0, 2.0]), name="w")
+...     return (yield w * w)
+>>> out, tape = tm.run(f()).unwrap()
+>>> len(tape), tape.parents(out), tape.node(out).op, tape.trainable()
+(2, (0, 0), 'mul', [0])
+>>> assert np.array_equal(tape.value(out), [1.0, 4.0])
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
-from operator import attrgetter, itemgetter
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 import numpy as np
 
+from tapem.arrays import readonly
 from tapem.errors import InvalidNodeId
 from tapem.handle import Handle, dtype_code, format_shape
 
 if TYPE_CHECKING:
     from tapem.ops.opdef import OpDef
 
-__all__ = [
-    "HANDLE_ID",
-    "RECORD_REQUIRES_GRAD",
-    "RECORD_VALUE",
-    "Node",
-    "NodeRef",
-    "Record",
-    "Tape",
-    "node_id",
-    "readonly",
-]
+__all__ = ["Node", "NodeRef", "Record", "Tape", "node_id"]
 
 NodeRef: TypeAlias = Handle | int
 """A node named by its handle or by its id."""
 
-
 Record: TypeAlias = tuple[Any, "str | None", bool, tuple[int, ...], "int | None", tuple[Any, ...]]
-"""How a tape stores a node: ``(value, name, requires_grad, parents, rule_index, args)``.
-
-``rule_index`` points into the tape's list of op definitions (``None`` for a leaf) and ``args``
-are the op's static parameters in declared order. A record holds only numbers, strings, tuples
-and arrays: it refers to no other node (no reference cycles) and to no object the cyclic
-garbage collector tracks, so CPython untracks it and a long tape costs the collector nothing.
-:class:`Node` is the public, read-only view of one record.
-"""
-
-RECORD_VALUE = itemgetter(0)
-RECORD_REQUIRES_GRAD = itemgetter(2)
-HANDLE_ID = attrgetter("id")
-"""Field getters for the general (any number of inputs) paths: ``map(HANDLE_ID, inputs)``."""
+"""How a tape stores a node: ``(value, name, requires_grad, parents, rule_index, args)``."""
 
 
 class Node:
-    """One tape entry (a read-only view of its record). ``rule`` is ``None`` for a leaf."""
+    """One tape entry, read-only. ``rule`` is ``None`` for a leaf."""
 
     __slots__ = ("_record", "_rule")
 
@@ -95,6 +92,11 @@ class Node:
         return self._rule
 
     @property
+    def op(self) -> str:
+        """The op's name, or ``"leaf"``."""
+        return "leaf" if self._rule is None else self._rule.name
+
+    @property
     def args(self) -> tuple[Any, ...]:
         """The op's static parameters, in declared order."""
         return self._record[5]
@@ -105,11 +107,6 @@ class Node:
         if self._rule is None:
             return MappingProxyType({})
         return MappingProxyType(dict(zip(self._rule.params, self._record[5], strict=True)))
-
-    @property
-    def op(self) -> str:
-        """The op's name, or ``"leaf"``."""
-        return "leaf" if self._rule is None else self._rule.name
 
     @property
     def is_leaf(self) -> bool:
@@ -143,23 +140,12 @@ def node_id(ref: object, length: int) -> int:
     return i
 
 
-def readonly(value: Any) -> Any:
-    """A read-only array view of ``value`` (0-d for scalars); never a copy of a large array."""
-    if isinstance(value, np.ndarray):
-        if not value.flags.writeable:
-            return value
-        view = value.view()
-        view.flags.writeable = False
-        return view
-    if isinstance(value, np.generic):
-        array = np.asarray(value)
-        array.flags.writeable = False
-        return array
-    return value
-
-
 class Tape(Sequence[Node]):
-    """An immutable, ordered sequence of :class:`Node` records; ids are positions."""
+    """An immutable, ordered sequence of :class:`Node`\\ s; ids are positions.
+
+    Indexing (``tape[i]``, ``tape.node(ref)``) gives a :class:`Node`; ``tape[:n]`` the prefix
+    of ``n`` nodes. A node is named by its handle or its id (``ref``) wherever one is expected.
+    """
 
     __slots__ = ("_nodes", "_rules")
 
@@ -173,22 +159,13 @@ class Tape(Sequence[Node]):
         return cls()
 
     @classmethod
-    def _adopt(cls, nodes: list[Record], rules: list[OpDef]) -> Tape:
-        """A tape over ``nodes`` and ``rules`` without copying; the caller gives up the lists."""
+    def adopt(cls, nodes: list[Record], rules: list[OpDef]) -> Tape:
+        """A tape over ``nodes`` and ``rules`` without copying (the recording path hands over
+        the lists of a finished run and never touches them again)."""
         tape = cls.__new__(cls)
         tape._nodes = nodes
         tape._rules = rules
         return tape
-
-    def _view(self, i: int) -> Node:
-        record = self._nodes[i]
-        index = record[4]
-        return Node(record, None if index is None else self._rules[index])
-
-    def rule_of(self, i: int) -> OpDef | None:
-        """The op definition of node ``i`` (``None`` for a leaf)."""
-        index = self._nodes[i][4]
-        return None if index is None else self._rules[index]
 
     def __len__(self) -> int:
         return len(self._nodes)
@@ -197,28 +174,49 @@ class Tape(Sequence[Node]):
         if isinstance(ref, slice):
             if ref.start not in (None, 0) or ref.step not in (None, 1):
                 raise ValueError("a tape can only be cut to a prefix: tape[:n]")
-            return Tape._adopt(self._nodes[ref], list(self._rules))
-        return self._view(node_id(ref, len(self._nodes)))
+            return Tape.adopt(self._nodes[ref], list(self._rules))
+        return self.node(ref)
 
     def __iter__(self) -> Iterator[Node]:
-        return map(self._view, range(len(self._nodes)))
+        return map(self._node, range(len(self._nodes)))
+
+    def _node(self, i: int) -> Node:
+        record = self._nodes[i]
+        index = record[4]
+        return Node(record, None if index is None else self._rules[index])
+
+    def _id(self, ref: NodeRef) -> int:
+        return node_id(ref, len(self._nodes))
 
     def node(self, ref: NodeRef) -> Node:
-        """The record of node ``ref`` (a handle or an id)."""
-        return self._view(node_id(ref, len(self._nodes)))
+        """The record of node ``ref``, read-only."""
+        return self._node(self._id(ref))
 
     def value(self, ref: NodeRef) -> Any:
         """The value of node ``ref``, as a read-only array (0-d for scalars)."""
-        return readonly(self._nodes[node_id(ref, len(self._nodes))][0])
+        return readonly(self._nodes[self._id(ref)][0])
+
+    def parents(self, ref: NodeRef) -> tuple[int, ...]:
+        """The ids of node ``ref``'s inputs, in argument order (``()`` for a leaf)."""
+        return self._nodes[self._id(ref)][3]
+
+    def rule(self, ref: NodeRef) -> OpDef | None:
+        """The op definition that made node ``ref`` (``None`` for a leaf)."""
+        index = self._nodes[self._id(ref)][4]
+        return None if index is None else self._rules[index]
 
     def handle(self, ref: NodeRef) -> Handle:
         """A handle to node ``ref``, for continuing to build on this tape in a later run."""
-        i = node_id(ref, len(self._nodes))
+        i = self._id(ref)
         return Handle(i, self._nodes[i][0])
+
+    def trainable(self) -> list[int]:
+        """The ids of the trainable leaves (``param``\\ s), in creation order."""
+        return [i for i, r in enumerate(self._nodes) if r[4] is None and r[2]]
 
     def named(self) -> dict[str, int]:
         """Node ids by name, for the named leaves (a later name wins)."""
-        return {n[1]: i for i, n in enumerate(self._nodes) if n[1] is not None}
+        return {r[1]: i for i, r in enumerate(self._nodes) if r[1] is not None}
 
     def __repr__(self) -> str:
         return f"<Tape of {len(self._nodes)} nodes>"

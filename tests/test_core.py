@@ -82,7 +82,7 @@ def test_operator_sugar_builds_the_documented_ops():
         "transpose": h.T,
     }
     for name, request in cases.items():
-        assert isinstance(request, tm.Op) and request.name == name
+        assert isinstance(request, tm.Op) and request.op == name
     assert (h - 1.5).params == {"c": -1.5}
     assert (h / 4).params == {"c": 0.25}
     assert (np.float64(3.0) * h).params == {"c": 3.0}
@@ -104,8 +104,10 @@ def test_ops_bind_parameters_by_position_or_name_with_defaults():
     assert ops.safe_log(h).params == {"eps": 1e-6}
     assert ops.sum(h, axis=0).params == {"axis": 0, "keepdims": False}
     assert ops.scale(h, np.float32(2.0)).params["c"].__class__ is float  # static, not numpy
-    assert tm.Op("add", [h, h]).rule is ops.add
-    assert tm.Op("clamp", [h], {"lo": 0.0, "hi": 1.0}).args == (0.0, 1.0)
+    assert tm.Op(ops.add, [h, h]).rule is ops.add
+    assert tm.Op(ops.clamp, [h], {"lo": 0.0, "hi": 1.0}).args == (0.0, 1.0)
+    by_name = tm.Op("clamp", [h], {"lo": 0.0, "hi": 1.0})  # resolved when it is yielded
+    assert by_name.op == "clamp" and by_name.params == {"lo": 0.0, "hi": 1.0}
     with pytest.raises(TypeError, match="missing parameter"):
         ops.clamp(h, 0.0)
     with pytest.raises(TypeError, match="unexpected parameter"):

@@ -14,6 +14,7 @@ import pytest
 
 import tapem as tm
 from tapem import ops
+from tapem.arrays import readonly
 
 THIS_FILE = Path(__file__).read_text().splitlines()
 
@@ -205,9 +206,16 @@ def test_yielding_a_program_without_from_explains_yield_from():
     assert error.location.line == line_of("forgot_from")
 
 
-def test_unknown_op_name_is_an_invalid_request():
-    with pytest.raises(tm.InvalidRequest, match="no built-in op named 'nope'"):
-        tm.Op("nope", [])
+def test_unknown_op_name_is_an_invalid_request_at_its_yield():
+    @tm.tapem
+    def unknown():
+        x = yield from tm.param(np.ones(2))
+        return (yield tm.Op("nope", [x]))  # <- nope
+
+    error = tm.run(unknown()).failure()
+    assert isinstance(error, tm.InvalidRequest)
+    assert "no built-in op named 'nope'" in str(error)
+    assert error.location.line == line_of("<- nope")
 
 
 def test_duplicate_param_names_are_rejected_by_value_and_grad():
@@ -302,9 +310,10 @@ def test_node_records_are_read_only():
         tm.Leaf(1.0).name = "x"  # type: ignore[misc]
 
 
-def test_frozen_arrays_are_recorded_without_a_copy_and_writable_views_are_copied():
-    frozen = np.arange(4.0)
-    frozen.flags.writeable = False
+def test_immutable_arrays_are_recorded_without_a_copy_and_changeable_ones_are_copied():
+    frozen = readonly(np.arange(4.0))  # what tapem hands out: nobody can make it writable
+    owned = np.arange(4.0)
+    owned.flags.writeable = False  # read-only, but its owner may turn the flag back on
     base = np.arange(4.0)
     view = base[1:]
     view.flags.writeable = False  # read-only view of a writable base: still changeable via base
@@ -313,10 +322,14 @@ def test_frozen_arrays_are_recorded_without_a_copy_and_writable_views_are_copied
     def leaves():
         a = yield from tm.const(frozen)
         b = yield from tm.const(view)
-        return a, b
+        c = yield from tm.const(owned)
+        return a, b, c
 
-    (a, b), tape = tm.run(leaves()).unwrap()
+    (a, b, c), tape = tm.run(leaves()).unwrap()
     assert np.shares_memory(tape.value(a), frozen)
     assert not np.shares_memory(tape.value(b), base)
+    assert not np.shares_memory(tape.value(c), owned)
     base[1] = 100.0
-    assert tape.value(b)[0] == 1.0
+    owned.flags.writeable = True
+    owned[0] = 100.0
+    assert tape.value(b)[0] == 1.0 and tape.value(c)[0] == 0.0

@@ -13,28 +13,31 @@ from tapem import ops
 from tapem.interpreters import Debugging, Eager, Interpreter, Site, Tracing, Wrapper
 
 
-class Recording:
+class Lines:
     """A from-scratch interpreter (no Wrapper): delegates by hand and remembers the sites."""
 
     def __init__(self) -> None:
         self.eager = Eager()
         self.lines: list[int] = []
+        self.ids: list[int] = []
 
     def begin(self, tape: tm.Tape, site: Site) -> None:
         self.site = site
         self.lines = []
         self.eager.begin(tape, site)
 
-    def leaf(self, request: tm.Leaf) -> tm.Handle:
+    def leaf(self, request: tm.Leaf) -> Any:
         self.lines.append(self.site().line)  # type: ignore[union-attr]
+        self.ids.append(self.site.node())
         return self.eager.leaf(request)
 
-    def op(self, request: tm.Op) -> tm.Handle:
+    def op(self, request: tm.Op, xs: tuple[Any, ...]) -> Any:
         self.lines.append(self.site().line)  # type: ignore[union-attr]
-        return self.eager.op(request)
+        self.ids.append(self.site.node())
+        return self.eager.op(request, xs)
 
-    def end(self) -> tm.Tape:
-        return self.eager.end()
+    def end(self, tape: tm.Tape) -> None:
+        self.eager.end(tape)
 
     def backward(self, tape: tm.Tape, out: int, seed: Any, check: Any = None) -> list[Any]:
         return self.eager.backward(tape, out, seed, check)
@@ -55,7 +58,7 @@ def loss() -> tm.Gen[tm.Handle]:
 
 
 def test_a_user_interpreter_satisfies_the_protocol_and_composes() -> None:
-    recording = Recording()
+    recording = Lines()
     assert isinstance(recording, Interpreter)
     tracer = Tracing(recording)
     value, grads = tm.value_and_grad(loss(), interpreter=tracer)
@@ -63,6 +66,7 @@ def test_a_user_interpreter_satisfies_the_protocol_and_composes() -> None:
     first = loss.__tapem_generator__.__code__.co_firstlineno  # type: ignore[attr-defined]
     assert recording.lines == [first + 2, first + 3, first + 4]  # first: the decorator
     assert [e.location.line for e in tracer.entries] == recording.lines  # type: ignore[union-attr]
+    assert recording.ids == [0, 1, 2] == [e.out for e in tracer.entries]
 
 
 def test_wrappers_serve_an_inner_backward_without_check() -> None:
@@ -75,7 +79,7 @@ def test_wrappers_serve_an_inner_backward_without_check() -> None:
 
 def test_an_error_from_end_is_a_failure_not_an_exception() -> None:
     class Refusing(Wrapper):
-        def end(self) -> tm.Tape:
+        def end(self, tape: tm.Tape) -> None:
             raise tm.InvalidArgument("refused")
 
     result = tm.run(loss(), interpreter=Refusing(Eager()))

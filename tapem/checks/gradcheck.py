@@ -34,15 +34,15 @@ import numpy as np
 from tapem.backward import reverse, seed_for
 from tapem.checks.second_order import Culprit, find_wrong_rule
 from tapem.errors import InvalidArgument, SourceLocation
-from tapem.functional import param_keys, run_to_node
-from tapem.handle import Handle
-from tapem.higher import hvp_of, lift, per_input
 from tapem.interpreters.eager import Eager
 from tapem.interpreters.forward import Forward
-from tapem.interpreters.protocol import Interpreter, Site, Wrapper
 from tapem.program import Program
+from tapem.protocol import Interpreter, Wrapper
 from tapem.requests import Leaf, Op
+from tapem.sites import Site
 from tapem.tape import Tape
+from tapem.transforms.gradients import param_keys, run_to_node
+from tapem.transforms.higher import hvp_of, lift, per_input
 
 __all__ = ["GradCheckError", "GradCheckReport", "Mismatch", "check_grads"]
 
@@ -138,29 +138,27 @@ class _Probe(Wrapper):
         super().__init__(inner)
         self._values = values or {}
         self._sites = sites
-        self._next = 0
         self._site: Site = Site(None)
 
     def begin(self, tape: Tape, site: Site) -> None:
-        self._next, self._site = len(tape), site
+        self._site = site
         super().begin(tape, site)
 
-    def leaf(self, request: Leaf) -> Handle:
-        value = self._values.get(self._next, request.value)
+    def leaf(self, request: Leaf) -> Any:
+        value = self._values.get(self._site.node(), request.value)
         if value.dtype.kind == "f" and value.dtype != np.float64:
             value = value.astype(np.float64)
         if value is not request.value:
             request = Leaf(value, request.name, request.requires_grad)
-        return self._record(self.inner.leaf(request))
+        return self._note(self.inner.leaf(request))
 
-    def op(self, request: Op) -> Handle:
-        return self._record(self.inner.op(request))
+    def op(self, request: Op, xs: tuple[Any, ...]) -> Any:
+        return self._note(self.inner.op(request, xs))
 
-    def _record(self, handle: Handle) -> Handle:
-        self._next = handle.id + 1
+    def _note(self, value: Any) -> Any:
         if self._sites is not None:
-            self._sites[handle.id] = self._site()
-        return handle
+            self._sites[self._site.node()] = self._site()
+        return value
 
 
 def _program(
@@ -202,7 +200,7 @@ class _Checker:
             raise InvalidArgument(
                 "check_grads: the program has no trainable leaves (params) to check"
             )
-        self.x = {i: np.asarray(self.tape._nodes[i][0]) for i in self.labels}
+        self.x = {i: np.asarray(self.tape.value(i)) for i in self.labels}
 
     def _run(self, interpreter: Interpreter) -> tuple[int, Any, Tape]:
         """Run the program: its scalar output's id, the seed of a reverse pass, the tape."""
@@ -212,7 +210,7 @@ class _Checker:
 
     def loss(self, values: Mapping[int, Array]) -> float:
         out, _, tape = self._run(_Probe(Eager(), values))
-        return float(tape._nodes[out][0])
+        return float(tape.value(out))
 
     def gradient(self, values: Mapping[int, Array] | None = None) -> dict[int, Array]:
         if values is None:

@@ -39,9 +39,9 @@ from tapem.checks.rules import (
 )
 from tapem.dual.core import Dual, tangent_of
 from tapem.errors import SourceLocation
-from tapem.higher import per_input
 from tapem.ops.opdef import OpDef
 from tapem.tape import Tape
+from tapem.transforms.higher import per_input
 
 __all__ = ["Culprit", "check_hvp", "find_wrong_rule", "is_smooth"]
 
@@ -150,13 +150,13 @@ def find_wrong_rule(
     are not differentiable there."""
     check_rule, kind = (check_vjp, "vjp") if order == 1 else (check_hvp, "hvp")
     skipped: list[str] = []
-    nodes = tape._nodes
-    for node_id, record in enumerate(nodes):
-        rule = tape.rule_of(node_id)
-        if rule is None or not record[2]:
+    for node_id, node in enumerate(tape):
+        rule = node.rule
+        if rule is None or not node.requires_grad:
             continue
-        inputs = [k for k, p in enumerate(record[3]) if nodes[p][2]]
-        xs, args = [nodes[p][0] for p in record[3]], record[5]
+        parents = [tape.node(p) for p in node.parents]
+        inputs = [k for k, parent in enumerate(parents) if parent.requires_grad]
+        xs, args = [parent.value for parent in parents], node.args
         if not checked_inputs(rule, xs, inputs):
             continue
         try:

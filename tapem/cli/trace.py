@@ -10,12 +10,12 @@ from pathlib import Path
 from returns.result import Failure
 
 from tapem.cli.common import Command, UsageError, add_target, differentiate, load_program
-from tapem.driver import run
 from tapem.errors import TapeError
 from tapem.interpreters.eager import Eager
-from tapem.interpreters.protocol import Interpreter
 from tapem.interpreters.shape_only import ShapeOnly
 from tapem.interpreters.tracing import Tracing
+from tapem.protocol import Interpreter
+from tapem.transforms.running import run
 
 __all__ = ["COMMAND"]
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sized
 from math import isfinite
 from types import CodeType
 from typing import Any
@@ -13,7 +13,7 @@ import numpy as np
 from tapem.backward import CotangentCheck
 from tapem.errors import NonFinite, SourceLocation
 from tapem.handle import Handle
-from tapem.interpreters.protocol import Interpreter, Wrapper
+from tapem.protocol import Interpreter, Wrapper
 from tapem.requests import Leaf, Op, Request
 from tapem.sites import NO_SITE, RawSite, Site, line_of, locate
 from tapem.tape import Tape
@@ -71,7 +71,7 @@ class DebugEvent:
         self.index = index
         self.request = request
         self.handle = handle
-        self.value = handle.aval
+        self.value = handle._value
         self._raw = raw
 
     @property
@@ -145,48 +145,56 @@ class Debugging(Wrapper):
         super().__init__(inner)
         self.warn = warn
         self.callback = callback
-        self._raw_site: Callable[[], RawSite | None] = Site(None).raw
+        self._site = Site(None)
+        self._raw_site: Callable[[], RawSite | None] = self._site.raw
+        self._nodes: Sized = ()
         self._sites = _Sites()
         self._tape: Tape | None = None
         self._warned: set[str] = set()
 
     def begin(self, tape: Tape, site: Site) -> None:
+        self._site = site
         self._raw_site = site.raw
+        self._nodes = site.nodes
         self._sites = _Sites(len(tape))
         self._tape = None
         self._warned = set()
         self.inner.begin(tape, site)
 
-    def op(self, request: Request) -> Handle:
-        """Serve ``request`` (an op, or a leaf: this is ``leaf`` too) and check its value."""
-        inner = self.inner
-        out = (inner.op if request.__class__ is Op else inner.leaf)(request)  # type: ignore[arg-type]
+    def leaf(self, request: Leaf) -> Any:
+        return self._checked(request, self.inner.leaf(request))
+
+    def op(self, request: Op, xs: tuple[Any, ...]) -> Any:
+        return self._checked(request, self.inner.op(request, xs))
+
+    def _checked(self, request: Request, value: Any) -> Any:
+        """Note the new node's site, show it to the callback, and check its value."""
         raw = self._raw_site()
+        node = len(self._nodes)
         sites = self._sites
+        k = node - sites.base
+        if len(sites.codes) != k:  # a request after ours failed: its site is not a node's
+            del sites.codes[k:], sites.offsets[k:]
         code, offset = raw or NO_SITE
         sites.codes.append(code)
         sites.offsets.append(offset)
         if self.callback is not None:
-            self.callback(DebugEvent(len(sites.codes) - 1, request, out, raw))
-        value = out._aval
+            self.callback(DebugEvent(k, request, Handle(node, value), raw))
         if value.__class__ is _float64 and isfinite(value):  # the common case, inline
-            return out
+            return value
         if not is_finite(value):
             if isinstance(request, Leaf):
                 op, cause = "leaf", "the array given to param/const holds it"
             else:
-                op = request.name
+                op = request.op
                 cause = "this op made it from its inputs (e.g. 0/0, inf - inf, overflow)"
             detail = f"it has {_describe(value)}; {cause}"
-            self._report(NonFinite(op, out.id, "forward", locate(raw), detail), raw)
-        return out
+            self._report(NonFinite(op, node, "forward", locate(raw), detail), raw)
+        return value
 
-    leaf = op
-
-    def end(self) -> Tape:
-        tape = self.inner.end()
+    def end(self, tape: Tape) -> None:
+        self.inner.end(tape)
         self._tape = tape  # creation sites are known for this tape's nodes
-        return tape
 
     def backward(
         self, tape: Tape, out: int, seed: Any, check: CotangentCheck | None = None
@@ -215,12 +223,12 @@ class Debugging(Wrapper):
         parent: int | None,
         ct: Any,
     ) -> None:
-        rule = tape.rule_of(node)
+        rule = tape.rule(node)
         op = "leaf" if rule is None else rule.name
         if parent is None:
             detail = f"the seed of the reverse pass has {_describe(ct)}"
         else:
-            parents = tape._nodes[node][3]
+            parents = tape.parents(node)
             which = f"input {parents.index(parent)} " if parents.count(parent) == 1 else "input "
             detail = (
                 f"its VJP sent {which}(node {parent}) a cotangent with {_describe(ct)}; the "

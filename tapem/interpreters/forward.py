@@ -20,13 +20,11 @@ import numpy as np
 
 from tapem.backward import CotangentCheck, reverse
 from tapem.dual.core import Dual, conform, make
-from tapem.errors import InvalidArgument, ShapeMismatch, TapeError
-from tapem.handle import Handle
-from tapem.interpreters.eager import check_inputs, leaf_value
-from tapem.interpreters.protocol import Site
-from tapem.interpreters.recording import Recording
+from tapem.errors import InvalidArgument, ShapeMismatch
+from tapem.interpreters.eager import Eager, leaf_value
 from tapem.requests import Leaf, Op
-from tapem.tape import RECORD_REQUIRES_GRAD, RECORD_VALUE, Tape
+from tapem.sites import Site
+from tapem.tape import Tape
 
 __all__ = ["Forward", "Tangents"]
 
@@ -35,7 +33,7 @@ Tangents = Mapping[str | int, Any] | Sequence[Any]
 run creates its trainable leaves (``param``\\ s)."""
 
 
-class Forward(Recording):
+class Forward:
     """Evaluate each request on dual numbers: values with tangents, by the ops' JVP rules.
 
     ``tangents`` names the leaves that carry a tangent: a mapping from leaf name or node id to
@@ -53,7 +51,7 @@ class Forward(Recording):
     ...     return (yield tm.ops.sum(y))
     >>> interp = Forward({"x": np.array([1.0, 0.0])})
     >>> out, tape = tm.run(f(), interpreter=interp).unwrap()
-    >>> assert np.isclose(tape.value(out).tangent, 2.0)            # d/dt sum((x + t v)^2)
+    >>> assert np.isclose(tape.node(out).value.tangent, 2.0)       # d/dt sum((x + t v)^2)
     >>> grads = interp.backward(tape, out.id, np.ones(()))           # forward-over-reverse
     >>> assert np.allclose(grads[0].tangent, [2.0, 0.0])             # H v = 2 v
     """
@@ -63,12 +61,14 @@ class Forward(Recording):
             raise TypeError("Forward(tangents): give a mapping or a sequence of arrays")
         self._keyed: dict[str | int, Any] = dict(tangents) if isinstance(tangents, Mapping) else {}
         self._ordered: list[Any] = [] if isinstance(tangents, Mapping) else list(tangents)
-        super().__init__()
+        self._shapes = Eager()  # checks shapes as eager does
+        self._site = Site(None)
         self._used: set[str | int] = set()
         self._params = 0
 
     def begin(self, tape: Tape, site: Site) -> None:
-        super().begin(tape, site)
+        self._shapes.begin(tape, site)
+        self._site = site
         self._used = set()
         self._params = 0
 
@@ -84,82 +84,36 @@ class Forward(Recording):
             return f"param #{k}", self._ordered[k]
         return None
 
-    def leaf(self, request: Leaf) -> Handle:
+    def leaf(self, request: Leaf) -> Any:
         value: Any = leaf_value(request)
-        nodes = self._nodes
-        i = len(nodes)
-        found = self._tangent_for(request, i)
+        found = self._tangent_for(request, self._site.node())
         if found is not None:
             key, tangent = found
             self._used.add(key)
             value = make(value, _leaf_tangent(request, value, key, tangent))
-        nodes.append((value, request.name, request.requires_grad, (), None, ()))
-        return Handle(i, value)
+        return value
 
-    def op(self, request: Op) -> Handle:
-        # The hot loop of an HVP: unary and binary ops take a path without lists, as in Eager.
-        rule, inputs, args = request
-        nodes = self._nodes
-        try:
-            if len(inputs) == 1:
-                i = inputs[0].id
-                node = nodes[i]
-                v = node[0]
-                x = v.primal if v.__class__ is Dual else v
-                if not rule.elementwise:
-                    rule.shape(x, *args)
-                out = rule.forward(x, *args)
-                tangent = None
-                if v.__class__ is Dual and rule.jvp[0] is not None:
-                    tangent = rule.jvp[0](v.tangent, out, x, *args)
-                ids: tuple[int, ...] = (i,)
-                requires_grad = node[2]
-            elif len(inputs) == 2:
-                i, j = inputs[0].id, inputs[1].id
-                node, other = nodes[i], nodes[j]
-                v, w = node[0], other[0]
-                a = v.primal if v.__class__ is Dual else v
-                b = w.primal if w.__class__ is Dual else w
-                if not rule.elementwise or a.shape != b.shape:
-                    rule.shape(a, b, *args)
-                out = rule.forward(a, b, *args)
-                tangent = None
-                if v.__class__ is Dual and rule.jvp[0] is not None:
-                    tangent = rule.jvp[0](v.tangent, out, a, b, *args)
-                if w.__class__ is Dual and rule.jvp[1] is not None:
-                    c = rule.jvp[1](w.tangent, out, a, b, *args)
+    def op(self, request: Op, xs: tuple[Any, ...]) -> Any:
+        rule, _, args = request
+        primals = tuple(v.primal if v.__class__ is Dual else v for v in xs)
+        out = self._shapes.op(request, primals)  # shape rule and forward, as eager
+        tangent = None
+        jvps = rule.jvp
+        for k, v in enumerate(xs):
+            if v.__class__ is Dual:
+                jvp = jvps[k]
+                if jvp is not None:
+                    c = jvp(v.tangent, out, *primals, *args)
                     tangent = c if tangent is None else tangent + c
-                ids = (i, j)
-                requires_grad = node[2] or other[2]
-            else:
-                ids, parents = self.gather(inputs)
-                values = list(map(RECORD_VALUE, parents))
-                primals = [u.primal if u.__class__ is Dual else u for u in values]
-                rule.shape(*primals, *args)
-                out = rule.forward(*primals, *args)
-                tangent = None
-                for k, u in enumerate(values):
-                    jvp_k = rule.jvp[k] if u.__class__ is Dual else None
-                    if jvp_k is not None:
-                        c = jvp_k(u.tangent, out, *primals, *args)
-                        tangent = c if tangent is None else tangent + c
-                requires_grad = any(map(RECORD_REQUIRES_GRAD, parents))
-        except TapeError:
-            raise
-        except Exception:
-            check_inputs(request, len(nodes))
-            raise
-        value = out
-        if tangent is not None and out.dtype.kind in "fc":
-            if not isinstance(tangent, (np.ndarray, np.generic)):
-                tangent = np.asarray(tangent)
-            if tangent.shape != out.shape or tangent.dtype != out.dtype:
-                tangent = conform(tangent, out)
-            value = make(out, tangent)
-        nodes.append((value, None, requires_grad, ids, self.rule_index(rule), args))
-        return Handle(len(nodes) - 1, value)
+        if tangent is None or out.dtype.kind not in "fc":
+            return out
+        if not isinstance(tangent, (np.ndarray, np.generic)):
+            tangent = np.asarray(tangent)
+        if tangent.shape != out.shape or tangent.dtype != out.dtype:
+            tangent = conform(tangent, out)
+        return make(out, tangent)
 
-    def end(self) -> Tape:
+    def end(self, tape: Tape) -> None:
         unused: list[object] = [k for k in self._keyed if k not in self._used]
         unused += [f"param #{k}" for k in range(self._params, len(self._ordered))]
         if unused:
@@ -168,7 +122,6 @@ class Forward(Recording):
                 f"no such leaf ({self._params} trainable leaves); key tangents by leaf name, "
                 "node id, or give one per param in order"
             )
-        return super().end()
 
     def backward(
         self, tape: Tape, out: int, seed: Any, check: CotangentCheck | None = None

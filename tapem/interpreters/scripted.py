@@ -10,9 +10,9 @@ import numpy as np
 from tapem.errors import ScriptMismatch
 from tapem.handle import Handle
 from tapem.interpreters import trace_format
-from tapem.interpreters.protocol import Interpreter, Wrapper
 from tapem.interpreters.shape_only import ShapeOnly
 from tapem.interpreters.tracing import TraceEntry
+from tapem.protocol import Interpreter, Wrapper
 from tapem.requests import Leaf, Op, Request
 from tapem.sites import Site
 from tapem.tape import Tape
@@ -99,8 +99,8 @@ class Expect:
             if self.requires_grad is not ANY and request.requires_grad != self.requires_grad:
                 return f"requires_grad={request.requires_grad!r}"
             return None
-        if request.name != self.op:
-            return f"op {request.name}"
+        if request.op != self.op:
+            return f"op {request.op}"
         ids = tuple(h.id if isinstance(h, Handle) else repr(h) for h in request.inputs)
         if self.inputs is not ANY and ids != self.inputs:
             return "inputs " + " ".join(f"%{i}" for i in ids)
@@ -137,7 +137,7 @@ def _served(request: Request, out: Handle) -> str:
         )
     ids = tuple(h.id for h in request.inputs)
     params = tuple(request.params.items())
-    return trace_format.line(TraceEntry(0, request.name, ids, *where, params=params))
+    return trace_format.line(TraceEntry(0, request.op, ids, *where, params=params))
 
 
 class Scripted(Wrapper):
@@ -171,6 +171,7 @@ class Scripted(Wrapper):
         self.script: tuple[Expect, ...] = tuple(script)
         self._position = 0
         self._log: list[str] = []
+        self._site = Site(None)
 
     @property
     def log(self) -> tuple[str, ...]:
@@ -180,20 +181,21 @@ class Scripted(Wrapper):
     def begin(self, tape: Tape, site: Site) -> None:
         self._position = 0
         self._log = []
+        self._site = site
         self.inner.begin(tape, site)
 
-    def leaf(self, request: Leaf) -> Handle:
+    def leaf(self, request: Leaf) -> Any:
         expect = self._expect(request)
         return self._served(expect, request, self.inner.leaf(request))
 
-    def op(self, request: Op) -> Handle:
+    def op(self, request: Op, xs: tuple[Any, ...]) -> Any:
         expect = self._expect(request)
-        return self._served(expect, request, self.inner.op(request))
+        return self._served(expect, request, self.inner.op(request, xs))
 
-    def end(self) -> Tape:
+    def end(self, tape: Tape) -> None:
         if self._position < len(self.script):
             self._fail(self.script[self._position].describe(), "the end of the program")
-        return self.inner.end()
+        self.inner.end(tape)
 
     def _expect(self, request: Request) -> Expect:
         if self._position >= len(self.script):
@@ -204,13 +206,14 @@ class Scripted(Wrapper):
             self._fail(expect.describe(), difference)
         return expect
 
-    def _served(self, expect: Expect, request: Request, out: Handle) -> Handle:
+    def _served(self, expect: Expect, request: Request, value: Any) -> Any:
+        out = Handle(self._site.node(), value)
         difference = expect.response_mismatch(out)
         if difference is not None:
             self._fail(expect.describe(), f"a response of {difference}")
         self._log.append(_served(request, out))
         self._position += 1
-        return out
+        return value
 
     def _fail(self, expected: str, got: str) -> NoReturn:
         raise ScriptMismatch(self._position, expected, got, self._log)

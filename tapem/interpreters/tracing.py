@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sized
 from typing import Any, NamedTuple
 
 import numpy as np
 
 from tapem.backward import CotangentCheck, gradient_dict
-from tapem.errors import SourceLocation
+from tapem.errors import SourceLocation, TapeError
 from tapem.handle import Handle
 from tapem.interpreters import trace_format
-from tapem.interpreters.protocol import Interpreter, Wrapper
 from tapem.ops.opdef import OpDef
+from tapem.protocol import Interpreter, Wrapper
 from tapem.requests import Leaf, Op, Request
 from tapem.sites import NO_SITE, RawSite, Site, locate
-from tapem.tape import HANDLE_ID, Tape
+from tapem.tape import Tape
 
 __all__ = ["TraceEntry", "Tracing"]
 
@@ -101,7 +101,9 @@ class Tracing(Wrapper):
         self.values = values
         self._log = _Log()
         self._items = self._log.items  # the hot path appends here
-        self._raw_site: Callable[[], RawSite | None] = Site(None).raw
+        self._site = Site(None)
+        self._raw_site: Callable[[], RawSite | None] = self._site.raw
+        self._nodes: Sized = ()
         self._grads: list[Any] | None = None
         self._backward_out: int | None = None
 
@@ -112,49 +114,55 @@ class Tracing(Wrapper):
         self._items = self._log.items
         self._grads = None
         self._backward_out = None
+        self._site = site
         self._raw_site = site.raw
+        self._nodes = site.nodes
         self.inner.begin(tape, site)
 
-    def leaf(self, request: Leaf) -> Handle:
+    def leaf(self, request: Leaf) -> Any:
         try:
-            out = self.inner.leaf(request)
+            value = self.inner.leaf(request)
         except Exception as error:
-            self._failed(None, (), (request.name, request.requires_grad), request, error)
+            self._failed(None, (), (request[1], request[2]), request, error)
             raise
-        aval = out._aval
         code, offset = self._raw_site() or NO_SITE
         self._items.extend(
-            (None, (), (request[1], request[2]), out.id, aval.shape, aval.dtype, code, offset)
-        )
+            (None, (), (request[1], request[2]), len(self._nodes), value.shape, value.dtype,
+             code, offset)
+        )  # fmt: skip
         if self.values:
-            self._log.values.append(aval)
-        return out
+            self._log.values.append(value)
+        return value
 
-    def op(self, request: Op) -> Handle:
+    def refused(self, request: Op, error: TapeError) -> None:
+        self._failed(request.rule, _ids(request.inputs), request.args, request, error)
+        super().refused(request, error)
+
+    def op(self, request: Op, xs: tuple[Any, ...]) -> Any:
         try:
-            out = self.inner.op(request)
+            value = self.inner.op(request, xs)
         except Exception as error:
-            ids = tuple([h.id for h in request.inputs if isinstance(h, Handle)])
-            self._failed(request[0], ids, request[2], request, error)
+            self._failed(request[0], _ids(request[1]), request[2], request, error)
             raise
-        rule, inputs, args = request
+        inputs = request[1]
         n = len(inputs)
         if n == 2:
-            ids = (inputs[0].id, inputs[1].id)
+            ids: tuple[int, ...] = (inputs[0].id, inputs[1].id)
         elif n == 1:
             ids = (inputs[0].id,)
         else:
-            ids = tuple(map(HANDLE_ID, inputs))
-        aval = out._aval
+            ids = _ids(inputs)
         code, offset = self._raw_site() or NO_SITE
-        self._items.extend((rule, ids, args, out.id, aval.shape, aval.dtype, code, offset))
+        out = len(self._nodes)
+        row = (request[0], ids, request[2], out, value.shape, value.dtype, code, offset)
+        self._items.extend(row)
         if self.values:
-            self._log.values.append(aval)
-        return out
+            self._log.values.append(value)
+        return value
 
     def _failed(
         self,
-        rule: OpDef | None,
+        rule: OpDef | str | None,
         ids: tuple[int, ...],
         args: tuple[Any, ...],
         request: Request,
@@ -202,7 +210,7 @@ class Tracing(Wrapper):
         if show_values and not self.values:
             raise ValueError("this tracer kept no values: trace with Tracing(inner, values=True)")
         rules = self._log.items[:: _Log.STRIDE]
-        defaults = {r.name: r.defaults for r in rules if r is not None}
+        defaults = {r.name: r.defaults for r in rules if isinstance(r, OpDef)}
         return trace_format.listing(
             self.entries,
             defaults=defaults,
@@ -236,6 +244,11 @@ class Tracing(Wrapper):
         return self._grads
 
 
+def _ids(inputs: tuple[Any, ...]) -> tuple[int, ...]:
+    """The node ids of an op's inputs (leaving out anything that is not a handle)."""
+    return tuple([h.id for h in inputs if isinstance(h, Handle)])
+
+
 def _entries(log: _Log) -> list[TraceEntry]:
     files: dict[Any, tuple[str, str]] = {}
     entries = []
@@ -256,6 +269,8 @@ def _entries(log: _Log) -> list[TraceEntry]:
             name, requires_grad = args
             entry = TraceEntry(k, "leaf", (), *typed, name=name, requires_grad=requires_grad,
                                value=value, error=error)  # fmt: skip
+        elif isinstance(rule, str):  # a request by name that the recording path refused
+            entry = TraceEntry(k, rule, ids, *typed, params=args, value=value, error=error)
         else:
             params = tuple(zip(rule.params, args, strict=False))
             entry = TraceEntry(k, rule.name, ids, *typed, params=params, value=value, error=error)

@@ -31,7 +31,6 @@ from typing import Any
 import numpy as np
 
 from tapem.errors import InvalidArgument, ShapeMismatch
-from tapem.handle import Handle
 from tapem.ops.opdef import OpDef, ShapeDtype, Variadic, is_int, result_dtype
 from tapem.ops.reductions import _softmax, _softmax_vjp
 from tapem.requests import Op, make_op
@@ -228,20 +227,16 @@ class AttentionOpDef(OpDef):
 
     def __call__(
         self,
-        wq: Handle,
-        wk: Handle,
-        wv: Handle,
-        wo: Handle,
-        x: Handle,
+        wq: Any,
+        wk: Any,
+        wv: Any,
+        wo: Any,
+        x: Any,
         num_heads: int,
-        mask: Handle | None = None,
+        mask: Any = None,
     ) -> Op:
-        """``multi_head_attention(wq, wk, wv, wo, x, num_heads, mask=None)``."""
-        if mask is not None and not isinstance(mask, Handle):
-            raise TypeError(
-                "multi_head_attention: mask must be a handle to a bool const leaf, e.g. "
-                f"`mask = yield from tm.const(allowed)`; got {type(mask).__name__}"
-            )
+        """``multi_head_attention(wq, wk, wv, wo, x, num_heads, mask=None)``; ``mask`` is a
+        handle to a bool ``const`` (``mask = yield from tm.const(allowed)``)."""
         inputs = (wq, wk, wv, wo, x) if mask is None else (wq, wk, wv, wo, x, mask)
         return make_op(self, inputs, self.bind((num_heads,), {}))
 

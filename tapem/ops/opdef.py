@@ -74,9 +74,13 @@ _DTYPE_CLASSES = frozenset(type(np.dtype(code)) for code in "?bBhHiIlLqQefdgFDGS
 
 
 class ShapeDtype:
-    """An abstract value: a shape and a dtype, no data (what shape rules compute)."""
+    """An abstract value: a shape and a dtype, no data (what shape rules compute).
 
-    __slots__ = ("dtype", "shape")
+    ``floating`` says whether the dtype is a float dtype (the shape-only interpreter asks this
+    of every elementwise op's input).
+    """
+
+    __slots__ = ("dtype", "floating", "shape")
 
     def __init__(self, shape: Sequence[int], dtype: Any) -> None:
         self.shape: tuple[int, ...] = (
@@ -85,6 +89,7 @@ class ShapeDtype:
         if dtype.__class__ not in _DTYPE_CLASSES and not isinstance(dtype, np.dtype):
             dtype = np.dtype(dtype)  # shape rules run per op: the set spares most an isinstance
         self.dtype: np.dtype[Any] = dtype
+        self.floating = dtype.kind == "f"
 
     @property
     def ndim(self) -> int:

@@ -5,14 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 from tapem import collector
+from tapem.arrays import readonly
 from tapem.backward import seed_for
-from tapem.driver import run_or_raise
 from tapem.errors import InvalidArgument
 from tapem.handle import Handle
 from tapem.interpreters.eager import Eager
-from tapem.interpreters.protocol import Interpreter
 from tapem.program import Program
-from tapem.tape import Tape, readonly
+from tapem.protocol import Interpreter
+from tapem.tape import Tape
+from tapem.transforms.running import run_or_raise
 
 __all__ = ["NotAHandle", "grad", "run_to_node", "value_and_grad", "value_of"]
 
@@ -44,10 +45,8 @@ def param_keys(tape: Tape) -> dict[int, str | int]:
     """The key of each trainable leaf: its name, or its node id if it has none."""
     keys: dict[int, str | int] = {}
     seen: dict[str, int] = {}
-    nodes = tape._nodes
-    trainable = [i for i, node in enumerate(nodes) if node[4] is None and node[2]]  # leaves
-    for i in trainable:
-        name = nodes[i][1]
+    for i in tape.trainable():
+        name = tape.node(i).name
         if name is None:
             keys[i] = i
             continue

@@ -29,16 +29,17 @@ from typing import Any
 
 import numpy as np
 
+from tapem.arrays import readonly
 from tapem.backward import reverse, seed_for
 from tapem.combinators import param
 from tapem.dual.core import Dual, tangent_of
 from tapem.errors import InvalidArgument, ShapeMismatch
-from tapem.functional import run_to_node
 from tapem.interpreters.eager import Eager
 from tapem.interpreters.forward import Forward
-from tapem.interpreters.protocol import Interpreter
 from tapem.program import Gen, Program, tapem
-from tapem.tape import Tape, readonly
+from tapem.protocol import Interpreter
+from tapem.tape import Tape
+from tapem.transforms.gradients import run_to_node
 
 __all__ = ["hessian", "hvp", "hvp_of", "jacobian", "jvp", "lift", "per_input", "vjp"]
 
@@ -144,7 +145,7 @@ def _jvp(
 ) -> tuple[Any, Any]:
     """:func:`jvp` of primals and tangents already checked (``who`` words the errors)."""
     out, tape = _run(f, xs, Forward(dict(enumerate(vs))), who)
-    value = tape._nodes[out][0]
+    value = tape.value(out)
     if isinstance(value, Dual):
         return readonly(value.primal), readonly(value.tangent)
     return readonly(value), readonly(np.zeros_like(value))
@@ -252,7 +253,7 @@ def jacobian(f: Function, x: Any, *, mode: str = "auto") -> Any:
     if mode == "forward":
         return _jacobian_by_columns(f, x0)
     out, tape = _run(f, (x0,), Eager(), "jacobian")
-    value = tape._nodes[out][0]
+    value = tape.value(out)
     out_shape = np.shape(value)
     m, n = int(np.prod(out_shape, dtype=np.int64)), x0.size
     if mode == "auto" and n <= m:

@@ -1,0 +1,28 @@
+"""Transforms: what you do with a program once it is written.
+
+* :mod:`~tapem.transforms.running`: run it (``run``, ``evaluate``, ``execute``);
+* :mod:`~tapem.transforms.gradients`: its value and gradients (``value_and_grad``, ``grad``,
+  ``value_of``);
+* :mod:`~tapem.transforms.higher`: forward mode, VJPs, Hessian-vector products, Hessians and
+  Jacobians of a function of handles.
+"""
+
+from tapem.transforms.gradients import NotAHandle, grad, value_and_grad, value_of
+from tapem.transforms.higher import hessian, hvp, jacobian, jvp, vjp
+from tapem.transforms.running import evaluate, execute, run, run_or_raise
+
+__all__ = [
+    "NotAHandle",
+    "evaluate",
+    "execute",
+    "grad",
+    "hessian",
+    "hvp",
+    "jacobian",
+    "jvp",
+    "run",
+    "run_or_raise",
+    "value_and_grad",
+    "value_of",
+    "vjp",
+]
