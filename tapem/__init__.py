@@ -18,7 +18,7 @@ A loss is a generator function decorated with :func:`tapem`. It ``yield``\\ s re
 
 from tapem import datasets, interpreters, ops, optim
 from tapem.backward import backward, backward_scalar
-from tapem.checkpoint import load_params, save_params
+from tapem.checkpoint import load_checkpoint, load_params, save_checkpoint, save_params
 from tapem.checks.gradcheck import GradCheckError, GradCheckReport, check_grads
 from tapem.combinators import (
     const,
@@ -31,6 +31,7 @@ from tapem.combinators import (
 from tapem.data import DataLoader, Dataset
 from tapem.driver import evaluate, execute, run
 from tapem.errors import (
+    CheckpointError,
     DomainError,
     EmptyDataset,
     InvalidArgument,
@@ -55,6 +56,7 @@ from tapem.tape import Node, Tape
 __version__ = "0.1.0"
 
 __all__ = [
+    "CheckpointError",
     "DataLoader",
     "Dataset",
     "DomainError",
@@ -98,6 +100,7 @@ __all__ = [
     "interpreters",
     "jacobian",
     "jvp",
+    "load_checkpoint",
     "load_params",
     "mean_scalar_over",
     "mean_scalar_over_array",
@@ -106,6 +109,7 @@ __all__ = [
     "optim",
     "param",
     "run",
+    "save_checkpoint",
     "save_params",
     "tapem",
     "value_and_grad",
