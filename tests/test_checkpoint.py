@@ -53,10 +53,10 @@ def test_optimizer_state_round_trip_continues_the_trajectory(tmp_path: Path) -> 
     params = opt.step(params, grads[0])
     save_params(tmp_path / "ckpt.npz", params, optimizer=opt)
 
-    resumed_opt = Adam()
+    resumed_opt = Adam(amsgrad=True)
     resumed = load_params(tmp_path / "ckpt.npz", optimizer=resumed_opt)
     assert sorted(resumed) == ["W", "b"]  # optimizer entries are not parameters
-    assert resumed_opt.lr == 0.05 and resumed_opt.amsgrad is True
+    assert resumed_opt.lr == 0.05 and resumed_opt.param_groups[0]["amsgrad"] is True
     for g in grads[1:]:
         params = opt.step(params, g)
         resumed = resumed_opt.step(resumed, g)

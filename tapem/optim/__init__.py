@@ -3,6 +3,8 @@
 An optimizer is functional at its surface: ``params = opt.step(params, grads)`` takes a dict of
 named arrays and the gradient dict of :func:`~tapem.value_and_grad` and returns a new dict of
 new arrays; the optimizer keeps its own per-parameter state (:meth:`Optimizer.state_dict`).
+Parameter groups are given as ``torch.optim`` takes them, naming parameters by their keys:
+``Adam([{"params": ["W"], "lr": 0.1}, {"params": ["b"]}], lr=0.01)``.
 
 >>> import numpy as np
 >>> import tapem as tm
@@ -23,9 +25,17 @@ from tapem.optim.adadelta import Adadelta
 from tapem.optim.adagrad import Adagrad
 from tapem.optim.adam import Adam, AdamW
 from tapem.optim.lr_scheduler import (
+    ConstantLR,
     CosineAnnealingLR,
+    CosineAnnealingWarmRestarts,
+    ExponentialLR,
+    LambdaLR,
     LinearLR,
     LRScheduler,
+    MultiStepLR,
+    OneCycleLR,
+    PolynomialLR,
+    ReduceLROnPlateau,
     SequentialLR,
     StepLR,
 )
@@ -39,11 +49,19 @@ __all__ = [
     "Adagrad",
     "Adam",
     "AdamW",
+    "ConstantLR",
     "CosineAnnealingLR",
+    "CosineAnnealingWarmRestarts",
+    "ExponentialLR",
     "LRScheduler",
+    "LambdaLR",
     "LinearLR",
+    "MultiStepLR",
+    "OneCycleLR",
     "Optimizer",
+    "PolynomialLR",
     "RMSprop",
+    "ReduceLROnPlateau",
     "SequentialLR",
     "StepLR",
 ]
