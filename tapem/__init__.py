@@ -49,6 +49,7 @@ from tapem.functional import NotAHandle, grad, value_and_grad, value_of
 from tapem.handle import Handle
 from tapem.higher import hessian, hvp, jacobian, jvp, vjp
 from tapem.ops.opdef import OpDef, ShapeDtype, Variadic
+from tapem.optim.early_stopping import EarlyStopping
 from tapem.program import Gen, Program, tapem
 from tapem.requests import Leaf, Op, Request
 from tapem.tape import Node, Tape
@@ -60,6 +61,7 @@ __all__ = [
     "DataLoader",
     "Dataset",
     "DomainError",
+    "EarlyStopping",
     "EmptyDataset",
     "GradCheckError",
     "GradCheckReport",

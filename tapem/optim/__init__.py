@@ -17,6 +17,7 @@ Parameter groups are given as ``torch.optim`` takes them, naming parameters by t
 >>> params = {"w": np.array([1.0, -2.0])}
 >>> for _ in range(100):
 ...     value, grads = tm.value_and_grad(loss(params["w"]))
+...     grads, norm = tm.optim.clip_grad_norm(grads, max_norm=1.0)
 ...     params = opt.step(params, grads)
 >>> assert float(value) < 0.05
 """
@@ -24,6 +25,8 @@ Parameter groups are given as ``torch.optim`` takes them, naming parameters by t
 from tapem.optim.adadelta import Adadelta
 from tapem.optim.adagrad import Adagrad
 from tapem.optim.adam import Adam, AdamW
+from tapem.optim.clip import clip_grad_norm
+from tapem.optim.early_stopping import EarlyStopping
 from tapem.optim.lr_scheduler import (
     ConstantLR,
     CosineAnnealingLR,
@@ -52,6 +55,7 @@ __all__ = [
     "ConstantLR",
     "CosineAnnealingLR",
     "CosineAnnealingWarmRestarts",
+    "EarlyStopping",
     "ExponentialLR",
     "LRScheduler",
     "LambdaLR",
@@ -64,4 +68,5 @@ __all__ = [
     "ReduceLROnPlateau",
     "SequentialLR",
     "StepLR",
+    "clip_grad_norm",
 ]
