@@ -18,7 +18,7 @@ A loss is a generator function decorated with :func:`tapem`. It ``yield``\\ s re
 
 from tapem import datasets, interpreters, ops, optim
 from tapem.backward import backward, backward_scalar
-from tapem.checkpoint import load_params, save_params
+from tapem.checkpoint import load_checkpoint, load_params, save_checkpoint, save_params
 from tapem.checks.gradcheck import GradCheckError, GradCheckReport, check_grads
 from tapem.combinators import (
     const,
@@ -30,6 +30,7 @@ from tapem.combinators import (
 )
 from tapem.data import DataLoader, Dataset
 from tapem.errors import (
+    CheckpointError,
     DomainError,
     EmptyDataset,
     InvalidArgument,
@@ -45,6 +46,7 @@ from tapem.errors import (
 from tapem.fit import History, fit
 from tapem.handle import Handle
 from tapem.ops.opdef import OpDef, ShapeDtype, Variadic
+from tapem.optim.early_stopping import EarlyStopping
 from tapem.program import Gen, Program, tapem
 from tapem.requests import Leaf, Op, Request
 from tapem.tape import Node, Tape
@@ -66,9 +68,11 @@ from tapem.transforms import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "CheckpointError",
     "DataLoader",
     "Dataset",
     "DomainError",
+    "EarlyStopping",
     "EmptyDataset",
     "GradCheckError",
     "GradCheckReport",
@@ -109,6 +113,7 @@ __all__ = [
     "interpreters",
     "jacobian",
     "jvp",
+    "load_checkpoint",
     "load_params",
     "mean_scalar_over",
     "mean_scalar_over_array",
@@ -117,6 +122,7 @@ __all__ = [
     "optim",
     "param",
     "run",
+    "save_checkpoint",
     "save_params",
     "tapem",
     "value_and_grad",

@@ -214,3 +214,19 @@ def require_keys(owner: str, state: Container[str], names: Iterable[str]) -> Non
         raise InvalidArgument(
             f"{owner}: missing {missing!r}; pass the dict that state_dict() returned"
         )
+
+
+class CheckpointError(TapeError):
+    """A checkpoint file that cannot be used: missing, truncated, corrupted, not a tapem
+    checkpoint, or not matching the run that loads it. ``path`` is the file and ``problem``
+    says what is wrong with it.
+
+    >>> err = CheckpointError("run.npz", "no such file", "check the path")
+    >>> str(err)
+    "checkpoint 'run.npz': no such file; check the path"
+    """
+
+    def __init__(self, path: str, problem: str, hint: str = "") -> None:
+        self.path = path
+        self.problem = problem
+        super().__init__(f"checkpoint {path!r}: {problem}" + (f"; {hint}" if hint else ""))

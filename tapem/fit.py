@@ -2,9 +2,12 @@
 
 ``loss_fn(params, batch)`` returns a loss program that declares each parameter with
 ``tm.param(params[name], name=name)``; ``fit`` runs it for its value and gradients, steps the
-optimizer, and records a :class:`History`. When a loss or gradient turns NaN/Inf it re-runs that
-batch under the debugging interpreter and stops with a :class:`~tapem.NonFinite` error that names
-the op and the line that produced the first non-finite value.
+optimizer, and records a :class:`History`. Nothing is lost when training stops: a NaN/Inf is
+re-run under the debugging interpreter and raised as a :class:`~tapem.NonFinite` naming the op
+and line; any error (that, one from the loader or the loss, Ctrl-C) carries ``error.params``
+(the parameters before the failing batch, which the optimizer's state matches) and
+``error.history``; ``checkpoint=path`` saves the whole run after every epoch, atomically, and
+``resume=True`` continues it exactly.
 
 >>> import numpy as np
 >>> import tapem as tm
@@ -29,19 +32,23 @@ the op and the line that produced the first non-finite value.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable, Mapping
+import sys
+from collections.abc import Callable, Iterable, Mapping, Sized
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
-from tapem.checkpoint import save_params
-from tapem.errors import InvalidArgument, NonFinite
+from tapem.checkpoint import save_checkpoint
+from tapem.errors import EmptyDataset, InvalidArgument, NonFinite
 from tapem.interpreters.debugging import Debugging, is_finite
 from tapem.interpreters.eager import Eager
-from tapem.optim.lr_scheduler import LRScheduler
+from tapem.optim import clip
+from tapem.optim.early_stopping import EarlyStopping
+from tapem.optim.lr_scheduler import LRScheduler, ReduceLROnPlateau
 from tapem.optim.optimizer import Optimizer
 from tapem.program import Program
+from tapem.run_state import restore_run, run_state
 from tapem.transforms.gradients import value_and_grad, value_of
 
 __all__ = ["History", "fit"]
@@ -49,14 +56,18 @@ __all__ = ["History", "fit"]
 Params = dict[str, np.ndarray[Any, Any]]
 LossFn = Callable[[Params, Any], Program[Any]]
 Metric = Callable[[Params, Any], float]
+Scheduler = LRScheduler | ReduceLROnPlateau
 
 
 @dataclass
 class History:
-    """What :func:`fit` recorded, one entry per epoch, and the trained parameters.
+    """What :func:`fit` recorded, one entry per complete epoch, and the parameters.
 
     ``train_loss`` is the mean training loss of each epoch (weighted by batch); ``eval_loss``
-    and ``metrics[name]`` are measured on the evaluation data at the end of each epoch.
+    and ``metrics[name]`` are measured on the evaluation data at the end of each epoch;
+    ``learning_rate`` is the first parameter group's rate at the start of each epoch.
+    ``params`` are the trained parameters (with early stopping: the best epoch's; in the
+    ``history`` of an error: the last good ones).
     """
 
     params: Params
@@ -68,6 +79,15 @@ class History:
     @property
     def epochs(self) -> int:
         return len(self.train_loss)
+
+    def records(self) -> dict[str, Any]:
+        """The per-epoch lists as a plain dict (what a checkpoint stores)."""
+        return {
+            "train_loss": list(self.train_loss),
+            "eval_loss": list(self.eval_loss),
+            "metrics": {name: list(values) for name, values in self.metrics.items()},
+            "learning_rate": list(self.learning_rate),
+        }
 
     def plot(self, path: str | os.PathLike[str], *, title: str = "training") -> str:
         """Save the loss (and metric) curves to a PNG at ``path``; returns the path.
@@ -111,6 +131,225 @@ class History:
         return os.fspath(path)
 
 
+def fit(
+    loss_fn: LossFn,
+    params: Mapping[str, Any],
+    loader: Iterable[Any],
+    optimizer: Optimizer,
+    epochs: int,
+    *,
+    eval_data: Iterable[Any] | None = None,
+    metrics: Mapping[str, Metric] | None = None,
+    scheduler: Scheduler | None = None,
+    scheduler_interval: Literal["epoch", "batch"] = "epoch",
+    clip_grad_norm: float | None = None,
+    early_stopping: EarlyStopping | None = None,
+    checkpoint: str | os.PathLike[str] | None = None,
+    resume: bool = False,
+    progress: bool | None = None,
+) -> History:
+    """Train ``params`` until ``epochs`` passes over ``loader`` are done; return the
+    :class:`History`. The caller's ``params`` dict and arrays are never changed.
+
+    - ``loss_fn(params, batch)`` builds the loss program for one batch; ``loader`` is iterated
+      once per epoch (a shuffling :class:`~tapem.DataLoader` shuffles once per epoch);
+    - ``optimizer.step(params, grads)`` updates the parameters after every batch, with the
+      gradients first scaled to a global norm of at most ``clip_grad_norm`` if it is given
+      (:func:`~tapem.optim.clip_grad_norm`);
+    - ``eval_data`` (an iterable of batches, e.g. a loader) is scored at the end of each epoch:
+      its mean loss, and each ``metrics[name](params, batch)`` (e.g. accuracy);
+    - ``scheduler.step()`` runs after each epoch, or after each batch with
+      ``scheduler_interval="batch"`` (e.g. :class:`~tapem.optim.OneCycleLR`); a
+      :class:`~tapem.optim.ReduceLROnPlateau` gets the eval loss (the training loss without
+      ``eval_data``);
+    - ``early_stopping`` (an :class:`~tapem.optim.EarlyStopping`, needs ``eval_data``) ends
+      training once the eval loss stops improving and returns the best epoch's parameters;
+    - ``checkpoint=path`` saves the whole run to that ``.npz`` after each epoch (atomically: an
+      interruption leaves the last complete one). With ``resume=True`` a run continues from it
+      (if the file exists; else it starts, as Keras' ``BackupAndRestore``): ``epochs`` stays the
+      total, so a run saved after epoch 2 and resumed with ``epochs=4`` trains epochs 3 and 4,
+      ending with the same parameters, bit for bit, as an uninterrupted run. Build the
+      optimizer, scheduler, loader and early stopping as before; their state comes from the file;
+    - ``progress`` shows a tqdm bar per epoch and a summary line; ``None`` (the default): only
+      when stderr is a terminal.
+
+    Errors: an empty ``loader`` or ``eval_data`` is an :class:`~tapem.EmptyDataset`; a loss with
+    no gradient for any parameter an :class:`~tapem.InvalidArgument` naming it; a NaN/Inf loss,
+    gradient or updated parameter a :class:`~tapem.NonFinite` naming the op; a checkpoint that
+    does not fit this run a :class:`~tapem.CheckpointError`. Whatever error stops training is
+    raised with ``error.params`` (the last parameters whose loss and gradients were finite; the
+    optimizer's state matches them) and ``error.history`` (the complete epochs) added, and a
+    note saying so, without changing its type: ``except tm.NonFinite`` or ``except ValueError``
+    work as before.
+    """
+    metrics = dict(metrics or {})
+    _check_arguments(epochs, eval_data, metrics, scheduler, scheduler_interval, early_stopping)
+    if resume and checkpoint is None:
+        raise InvalidArgument("fit: resume=True continues a checkpoint; pass checkpoint=path")
+    history = History(params=dict(params), metrics={name: [] for name in metrics})
+    done = 0
+    if resume and checkpoint is not None and os.path.exists(checkpoint):
+        objects = (optimizer, scheduler, loader, early_stopping)
+        saved, done, records = restore_run(checkpoint, params, list(metrics), *objects)
+        history = History(params=saved, **records)
+    show = sys.stderr.isatty() if progress is None else bool(progress)
+    clipping = None if clip_grad_norm is None else float(clip_grad_norm)
+    interval_is_batch = scheduler_interval == "batch"
+    per_batch = scheduler if isinstance(scheduler, LRScheduler) and interval_is_batch else None
+    epoch = done
+    try:
+        for epoch in range(done + 1, epochs + 1):
+            if early_stopping is not None and early_stopping.stopped:
+                break
+            lr = optimizer.lr
+            train_loss = _train_epoch(
+                loss_fn, history, loader, optimizer, (epoch, epochs), clipping, per_batch, show
+            )
+            eval_loss: float | None = None
+            scores: dict[str, float] = {}
+            if eval_data is not None:
+                eval_loss, scores = _evaluate(loss_fn, history.params, eval_data, metrics, epoch)
+            history.train_loss.append(train_loss)
+            history.learning_rate.append(lr)
+            if eval_loss is not None:
+                history.eval_loss.append(eval_loss)
+            for name, score in scores.items():
+                history.metrics[name].append(score)
+            monitored = train_loss if eval_loss is None else eval_loss
+            if isinstance(scheduler, ReduceLROnPlateau):
+                scheduler.step(monitored)
+            elif scheduler is not None and not interval_is_batch:
+                scheduler.step()
+            if early_stopping is not None:
+                early_stopping.update(epoch, monitored, history.params)
+            if checkpoint is not None:
+                objects = (optimizer, scheduler, loader, early_stopping)
+                state = run_state(epoch, history.records(), *objects)
+                save_checkpoint(checkpoint, history.params, state)
+            if show:
+                print(_summary(epoch, epochs, history))
+    except BaseException as error:
+        setattr(error, "params", history.params)  # noqa: B010 (any exception type)
+        setattr(error, "history", history)  # noqa: B010
+        error.add_note(
+            f"tm.fit stopped in epoch {epoch}: error.params holds the last parameters whose loss "
+            "and gradients were finite (the optimizer's state matches them), error.history the "
+            f"{history.epochs} complete epochs"
+        )
+        raise
+    if early_stopping is not None and early_stopping.restore_best_params:
+        history.params = dict(early_stopping.best_params or history.params)
+    return history
+
+
+def _check_arguments(
+    epochs: int,
+    eval_data: Iterable[Any] | None,
+    metrics: Mapping[str, Metric],
+    scheduler: Scheduler | None,
+    interval: str,
+    early_stopping: EarlyStopping | None,
+) -> None:
+    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 0:
+        raise InvalidArgument(f"fit: epochs must be an integer >= 0, got {epochs!r}")
+    if metrics and eval_data is None:
+        raise InvalidArgument("fit: metrics are measured on eval_data; pass eval_data=...")
+    if early_stopping is not None and eval_data is None:
+        raise InvalidArgument("fit: early stopping watches the eval loss; pass eval_data=...")
+    if interval not in ("epoch", "batch"):
+        raise InvalidArgument(
+            f"fit: scheduler_interval must be 'epoch' or 'batch', got {interval!r}"
+        )
+    if interval == "batch" and isinstance(scheduler, ReduceLROnPlateau):
+        raise InvalidArgument(
+            "fit: ReduceLROnPlateau steps once per epoch, on the epoch's loss; leave "
+            "scheduler_interval='epoch'"
+        )
+
+
+def _train_epoch(
+    loss_fn: LossFn,
+    history: History,
+    loader: Iterable[Any],
+    optimizer: Optimizer,
+    when: tuple[int, int],
+    clipping: float | None,
+    per_batch: LRScheduler | None,
+    show: bool,
+) -> float:
+    """Train one epoch, keeping ``history.params`` at the last good parameters; the mean loss."""
+    from tqdm.auto import tqdm
+
+    epoch, epochs = when
+    batches = iter(loader)  # once: a shuffling loader shuffles (and counts an epoch) per iter
+    total = len(loader) if isinstance(loader, Sized) else None
+    bar = tqdm(total=total, desc=f"epoch {epoch}/{epochs}", leave=False, disable=not show)
+    loss_sum, count, step = 0.0, 0, 0
+    try:
+        for step, batch in enumerate(batches, start=1):
+            value = _train_step(loss_fn, history, batch, optimizer, (epoch, step), clipping)
+            if per_batch is not None:
+                per_batch.step()
+            n = _batch_size(batch)
+            loss_sum += value * n
+            count += n
+            bar.update(1)
+            bar.set_postfix(loss=f"{loss_sum / count:.4g}", refresh=False)
+    finally:
+        bar.close()
+    if step == 0:
+        raise _empty("the loader", epoch)
+    return loss_sum / max(count, 1)
+
+
+def _train_step(
+    loss_fn: LossFn,
+    history: History,
+    batch: Any,
+    optimizer: Optimizer,
+    where: tuple[int, int],
+    clipping: float | None,
+) -> float:
+    """One optimizer step on ``batch``; ``history.params`` moves only if everything was finite."""
+    program = loss_fn(history.params, batch)
+    value, grads = value_and_grad(program)
+    epoch, step = where
+    if not grads:
+        name = getattr(loss_fn, "__qualname__", repr(loss_fn))
+        raise InvalidArgument(
+            f"fit: the loss {name} has no gradient for any parameter (epoch {epoch}, batch "
+            f"{step}): it declares no tm.param, or depends on none; declare each trainable "
+            "array with tm.param(params[name], name=name)"
+        )
+    if not (is_finite(value) and all(is_finite(g) for g in grads.values())):
+        raise _diagnose(program, epoch, step)
+    if clipping is not None:
+        grads, _ = clip.clip_grad_norm(grads, clipping)
+    before = optimizer.state_dict()
+    new = optimizer.step(history.params, grads)
+    overflowed = [k for k, v in new.items() if v is not history.params[k] and not is_finite(v)]
+    if overflowed:
+        optimizer.load_state_dict(before)  # the step never happened
+        error = NonFinite(f"{type(optimizer).__name__}.step", -1, "update")
+        error.message = (
+            f"training stopped at epoch {epoch}, batch {step}: the {type(optimizer).__name__} "
+            f"step made {overflowed!r} NaN/Inf from finite gradients; lower the learning rate "
+            "or clip the gradients (fit(..., clip_grad_norm=1.0))"
+        )
+        raise error
+    history.params = new
+    return float(value)
+
+
+def _empty(what: str, epoch: int) -> EmptyDataset:
+    error = EmptyDataset("fit")
+    error.message = (
+        f"fit: {what} yielded no batches in epoch {epoch}: empty dataset; pass a non-empty list "
+        "or DataLoader (an iterator or generator is used up after one epoch)"
+    )
+    return error
+
+
 def _diagnose(program: Program[Any], epoch: int, step: int) -> NonFinite:
     """Re-run ``program`` under the debugging interpreter to name the op that went non-finite."""
     where = f"epoch {epoch}, batch {step}"
@@ -139,82 +378,25 @@ def _batch_size(batch: Any) -> int:
 
 
 def _evaluate(
-    loss_fn: LossFn, params: Params, data: Iterable[Any], metrics: Mapping[str, Metric]
+    loss_fn: LossFn,
+    params: Params,
+    data: Iterable[Any],
+    metrics: Mapping[str, Metric],
+    epoch: int,
 ) -> tuple[float, dict[str, float]]:
     totals = dict.fromkeys(metrics, 0.0)
-    loss_sum, count = 0.0, 0
+    loss_sum, count, batches = 0.0, 0, 0
     for batch in data:
         n = _batch_size(batch)
         loss_sum += float(value_of(loss_fn(params, batch))) * n
         for name, metric in metrics.items():
             totals[name] += float(metric(params, batch)) * n
         count += n
+        batches += 1
+    if batches == 0:
+        raise _empty("eval_data", epoch)
     count = max(count, 1)
     return loss_sum / count, {name: total / count for name, total in totals.items()}
-
-
-def fit(
-    loss_fn: LossFn,
-    params: Mapping[str, Any],
-    loader: Iterable[Any],
-    optimizer: Optimizer,
-    epochs: int,
-    *,
-    eval_data: Iterable[Any] | None = None,
-    metrics: Mapping[str, Metric] | None = None,
-    scheduler: LRScheduler | None = None,
-    checkpoint: str | os.PathLike[str] | None = None,
-    progress: bool = True,
-) -> History:
-    """Train ``params`` for ``epochs`` passes over ``loader``; return the :class:`History`.
-
-    - ``loss_fn(params, batch)`` builds the loss program for one batch;
-    - ``optimizer.step(params, grads)`` updates the parameters after every batch;
-    - ``eval_data`` (an iterable of batches, e.g. a loader) is scored at the end of each epoch:
-      its mean loss, and each ``metrics[name](params, batch)`` (e.g. accuracy);
-    - ``scheduler.step()`` runs after each epoch; ``checkpoint`` saves parameters and optimizer
-      state to that ``.npz`` path after each epoch;
-    - ``progress`` shows a tqdm bar per epoch with the running loss.
-
-    A NaN/Inf loss or gradient stops training with :class:`~tapem.NonFinite`, naming the op.
-    """
-    from tqdm.auto import tqdm
-
-    metrics = dict(metrics or {})
-    if metrics and eval_data is None:
-        raise InvalidArgument("fit: metrics are measured on eval_data; pass eval_data=...")
-    current: Params = dict(params)
-    history = History(params=current, metrics={name: [] for name in metrics})
-    for epoch in range(1, epochs + 1):
-        bar = tqdm(loader, desc=f"epoch {epoch}/{epochs}", leave=False, disable=not progress)
-        loss_sum, count = 0.0, 0
-        for step, batch in enumerate(bar, start=1):
-            program = loss_fn(current, batch)
-            value, grads = value_and_grad(program)
-            if not (is_finite(value) and all(is_finite(g) for g in grads.values())):
-                bar.close()
-                raise _diagnose(program, epoch, step)
-            current = optimizer.step(current, grads)
-            n = _batch_size(batch)
-            loss_sum += float(value) * n
-            count += n
-            bar.set_postfix(loss=f"{loss_sum / count:.4g}", refresh=False)
-        bar.close()
-        history.train_loss.append(loss_sum / max(count, 1))
-        history.learning_rate.append(optimizer.lr)
-        if eval_data is not None:
-            eval_loss, scores = _evaluate(loss_fn, current, eval_data, metrics)
-            history.eval_loss.append(eval_loss)
-            for name, score in scores.items():
-                history.metrics[name].append(score)
-        if scheduler is not None:
-            scheduler.step()
-        if checkpoint is not None:
-            save_params(checkpoint, current, optimizer=optimizer)
-        if progress:
-            print(_summary(epoch, epochs, history))
-    history.params = current
-    return history
 
 
 def _summary(epoch: int, epochs: int, history: History) -> str:

@@ -79,7 +79,7 @@ def test_schedules_start_from_the_optimizers_initial_lr() -> None:
     StepLR(opt, step_size=1, gamma=0.5).step()
     assert opt.lr == 0.4
     later = CosineAnnealingLR(opt, T_max=10)
-    assert later.base_lr == 0.8 and opt.lr == 0.8
+    assert later.base_lrs == [0.8] and opt.lr == 0.8
 
 
 def test_get_last_lr_and_state_dict_round_trip() -> None:
@@ -87,9 +87,9 @@ def test_get_last_lr_and_state_dict_round_trip() -> None:
     sched = StepLR(opt, step_size=2, gamma=0.5)
     for _ in range(3):
         sched.step()
-    assert sched.get_last_lr() == opt.lr == pytest.approx(0.05)
+    assert sched.get_last_lr() == [opt.lr] == [pytest.approx(0.05)]
     state = sched.state_dict()
-    assert state == {"last_epoch": 3, "base_lr": 0.1}
+    assert state == {"last_epoch": 3, "base_lrs": [0.1]}
 
     opt2 = SGD(lr=0.1)
     sched2 = StepLR(opt2, step_size=2, gamma=0.5)
@@ -113,11 +113,13 @@ def test_sequential_state_dict_round_trip() -> None:
         sched.step()
     opt2, sched2 = build()
     sched2.load_state_dict(sched.state_dict())
-    assert "schedulers/0/base_lr" in sched.state_dict()
+    assert sched.state_dict()["schedulers"][0] == {"last_epoch": 0, "base_lrs": [1.0]}
     assert opt2.lr == opt.lr == pytest.approx(0.1)
     sched.step()
     sched2.step()
     assert opt2.lr == opt.lr == pytest.approx(0.01)
+    with pytest.raises(tm.InvalidArgument, match="the state has 1 schedulers, this one 2"):
+        sched2.load_state_dict(dict(sched.state_dict(), schedulers=[{}]))
 
 
 @pytest.mark.parametrize(
@@ -146,6 +148,8 @@ def test_bad_arguments(build: Callable[[SGD], LRScheduler], message: str) -> Non
 
 def test_load_state_dict_names_the_missing_entries() -> None:
     sched = StepLR(SGD(lr=0.1), step_size=2)
-    with pytest.raises(tm.InvalidArgument, match=r"StepLR.load_state_dict: missing \['base_lr'\]"):
+    with pytest.raises(tm.InvalidArgument, match=r"StepLR.load_state_dict: missing \['base_lrs'\]"):
         sched.load_state_dict({"last_epoch": 3})
+    with pytest.raises(tm.InvalidArgument, match="the state has 2 base_lrs"):
+        sched.load_state_dict({"last_epoch": 3, "base_lrs": [0.1, 0.2]})
     assert sched.last_epoch == 0

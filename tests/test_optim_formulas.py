@@ -158,7 +158,7 @@ def test_adamw_decoupled_weight_decay() -> None:
 
 
 def test_adamw_default_weight_decay_is_pytorchs() -> None:
-    assert AdamW().weight_decay == 1e-2 and Adam().weight_decay == 0.0
+    assert AdamW().defaults["weight_decay"] == 1e-2 and Adam().defaults["weight_decay"] == 0.0
 
 
 def test_adam_amsgrad_keeps_the_max_of_the_raw_second_moment() -> None:
@@ -218,4 +218,6 @@ def test_adadelta_lr_and_weight_decay() -> None:
     ids=lambda x: type(x).__name__ if isinstance(x, Optimizer) else "",
 )
 def test_defaults_are_pytorchs(opt: Optimizer, expected: dict[str, object]) -> None:
-    assert {name: getattr(opt, name) for name in expected} == expected
+    assert {name: opt.defaults[name] for name in expected} == expected
+    (group,) = opt.param_groups  # one group of every parameter, with the defaults
+    assert group["params"] is None and {name: group[name] for name in expected} == expected

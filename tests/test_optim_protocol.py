@@ -3,8 +3,8 @@ parameters without gradients, state_dict round trips (also through .npz), typed 
 
 from __future__ import annotations
 
-import io
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -121,22 +121,23 @@ def test_state_dict_round_trip_continues_the_same_trajectory(name: str) -> None:
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_state_dict_survives_npz(name: str) -> None:
+def test_state_dict_survives_a_checkpoint(name: str, tmp_path: Path) -> None:
     opt = FACTORIES[name]()
     params = opt.step(params0(), grads_at(0))
-    opt.lr = 0.05
-    buffer = io.BytesIO()
-    np.savez(buffer, **opt.state_dict())
-    buffer.seek(0)
-    with np.load(buffer, allow_pickle=False) as npz:
-        loaded = {k: npz[k] for k in npz.files}
+    opt.param_groups[0]["lr"] = 0.05
+    tm.save_checkpoint(tmp_path / "opt.npz", {}, {"optimizer": opt.state_dict()})
     fresh = FACTORIES[name]()
-    fresh.load_state_dict(loaded)
+    fresh.load_state_dict(tm.load_checkpoint(tmp_path / "opt.npz").state["optimizer"])
     assert fresh.lr == 0.05 and isinstance(fresh.lr, float)
-    for hyper in ("initial_lr", *fresh.hyperparameters):
-        assert getattr(fresh, hyper) == getattr(opt, hyper)
-        assert type(getattr(fresh, hyper)) is type(getattr(opt, hyper))
-    assert np.array_equal(fresh.step(params, grads_at(1))["W"], opt.step(params, grads_at(1))["W"])
+    assert fresh.param_groups == opt.param_groups
+    for key, value in opt.param_groups[0].items():
+        assert type(fresh.param_groups[0][key]) is type(value), key
+    assert set(fresh.state) == set(opt.state) == {"W", "b", 7}  # int keys stay ints
+    for key, fields in opt.state.items():
+        assert fresh.state[key].keys() == fields.keys()
+        assert all(np.array_equal(fresh.state[key][f], v) for f, v in fields.items())
+    a, b = opt.step(params, grads_at(1)), fresh.step(params, grads_at(1))
+    assert all(np.array_equal(a[k], b[k]) for k in a)
 
 
 def test_state_dict_format() -> None:
@@ -144,13 +145,29 @@ def test_state_dict_format() -> None:
     params: dict[str | int, np.ndarray] = {"w": np.zeros(2), 3: np.zeros(())}
     opt.step(params, {"w": np.ones(2), 3: np.ones(())})
     sd = opt.state_dict()
-    assert sd["optimizer"] == "Adam" and sd["lr"] == 0.1 and sd["betas"] == (0.9, 0.999)
-    assert sd["state/step/'w'"] == 1 and sd["state/step/3"] == 1
-    assert sd["state/exp_avg/'w'"].tolist() == [pytest.approx(0.1)] * 2
-    assert set(sd) == {
-        "optimizer", "lr", "initial_lr", "betas", "eps", "weight_decay", "amsgrad",
-        *(f"state/{f}/{k}" for f in ("step", "exp_avg", "exp_avg_sq") for k in ("'w'", "3")),
-    }  # fmt: skip
+    assert set(sd) == {"optimizer", "param_groups", "state"} and sd["optimizer"] == "Adam"
+    assert sd["param_groups"] == [
+        {
+            "params": None,
+            "lr": 0.1,
+            "initial_lr": 0.1,
+            "betas": (0.9, 0.999),
+            "eps": 1e-8,
+            "weight_decay": 0.0,
+            "amsgrad": False,
+        }
+    ]
+    assert set(sd["state"]) == {"w", 3} and sd["state"]["w"]["step"] == 1
+    assert sd["state"]["w"]["exp_avg"].tolist() == [pytest.approx(0.1)] * 2
+    assert set(sd["state"][3]) == {"step", "exp_avg", "exp_avg_sq"}
+
+
+def test_state_dict_is_a_copy() -> None:
+    opt = SGD([{"params": ["w"], "lr": 0.1}])
+    sd = opt.state_dict()
+    sd["param_groups"][0]["lr"] = 5.0
+    sd["param_groups"][0]["params"].append("x")
+    assert opt.param_groups[0]["lr"] == 0.1 and opt.param_groups[0]["params"] == ["w"]
 
 
 def test_load_state_dict_errors_leave_the_optimizer_unchanged() -> None:
@@ -159,13 +176,21 @@ def test_load_state_dict_errors_leave_the_optimizer_unchanged() -> None:
     before = opt.state_dict()
     with pytest.raises(tm.InvalidArgument, match="from 'SGD'"):
         opt.load_state_dict(SGD().state_dict())
-    bad = dict(before, bogus=1)
-    with pytest.raises(tm.InvalidArgument, match="unexpected entry 'bogus'"):
-        opt.load_state_dict(bad)
-    missing = {k: v for k, v in before.items() if k != "eps"}
-    with pytest.raises(tm.InvalidArgument, match="missing"):
-        opt.load_state_dict(missing)
-    assert opt.state_dict().keys() == before.keys() and opt.state["w"]["step"] == 1
+    bad_state = dict(before, state={"w": {"exp_avg": "text"}})
+    with pytest.raises(tm.InvalidArgument, match="not a number or numeric array"):
+        opt.load_state_dict(bad_state)
+    with pytest.raises(tm.InvalidArgument, match="unexpected state entry"):
+        opt.load_state_dict(dict(before, state={True: {}}))
+    two_groups = dict(before, param_groups=before["param_groups"] * 2)
+    with pytest.raises(tm.InvalidArgument, match="has 2 parameter groups, this optimizer 1"):
+        opt.load_state_dict(two_groups)
+    other_names = dict(before, param_groups=[dict(before["param_groups"][0], params=["v"])])
+    with pytest.raises(tm.InvalidArgument, match=r"holds parameters \['v'\]"):
+        opt.load_state_dict(other_names)
+    with pytest.raises(tm.InvalidArgument, match=r"missing \['state'\]"):
+        opt.load_state_dict({"optimizer": "Adam", "param_groups": before["param_groups"]})
+    assert opt.state_dict() == before | {"state": opt.state_dict()["state"]}
+    assert opt.state["w"]["step"] == 1
 
 
 def test_gradient_for_an_unknown_parameter_is_an_error() -> None:
@@ -225,11 +250,13 @@ def test_bad_hyperparameters(make: Callable[[], Optimizer], message: str) -> Non
         make()
 
 
-def test_setting_a_negative_lr_is_an_error() -> None:
-    opt = SGD()
-    with pytest.raises(tm.InvalidArgument, match="lr must be in"):
-        opt.lr = -0.5
-    assert opt.lr == 1e-3
+def test_a_bad_lr_set_in_a_group_fails_the_next_step_and_changes_nothing() -> None:
+    opt = SGD(lr=0.1, momentum=0.9)
+    params = opt.step({"w": np.zeros(1)}, {"w": np.ones(1)})
+    opt.param_groups[0]["lr"] = -0.5
+    with pytest.raises(tm.InvalidArgument, match=r"SGD.step: param_groups\[0\]: lr must be in"):
+        opt.step(params, {"w": np.ones(1)})
+    assert opt.state["w"]["momentum_buffer"].tolist() == [1.0]
 
 
 def test_training_with_value_and_grad() -> None:
@@ -267,10 +294,14 @@ def test_update_gets_an_empty_read_only_state_before_the_first_step() -> None:
 
     class Counting(Optimizer):
         def update(
-            self, p: np.ndarray, g: np.ndarray, state: Mapping[str, Any]
+            self,
+            p: np.ndarray,
+            g: np.ndarray,
+            state: Mapping[str, Any],
+            group: Mapping[str, Any],
         ) -> tuple[np.ndarray, dict[str, Any]]:
             seen.append(state)
-            return p - self.lr * g, {"step": state.get("step", 0) + 1}
+            return p - group["lr"] * g, {"step": state.get("step", 0) + 1}
 
     opt = Counting(lr=0.5)
     params = opt.step({"w": np.ones(2)}, {"w": np.ones(2)})
@@ -284,17 +315,43 @@ def test_update_gets_an_empty_read_only_state_before_the_first_step() -> None:
 def test_load_state_dict_with_a_bad_lr_changes_nothing() -> None:
     opt = Adam(lr=0.1)
     opt.step({"w": np.zeros(2)}, {"w": np.ones(2)})
-    bad = dict(opt.state_dict(), lr=-1.0, eps=0.5)
-    bad["state/step/'w'"] = 7
+    bad = opt.state_dict()
+    bad["param_groups"][0].update(lr=-1.0, eps=0.5)
+    bad["state"]["w"]["step"] = 7
     with pytest.raises(tm.InvalidArgument, match="lr must be in"):
         opt.load_state_dict(bad)
-    assert opt.lr == 0.1 and opt.eps == 1e-8 and opt.state["w"]["step"] == 1
+    group = opt.param_groups[0]
+    assert group["lr"] == 0.1 and group["eps"] == 1e-8 and opt.state["w"]["step"] == 1
 
 
 def test_load_state_dict_names_the_missing_entries() -> None:
     opt = Adam(lr=0.1)
-    partial = {k: v for k, v in opt.state_dict().items() if k not in ("eps", "amsgrad")}
+    partial = opt.state_dict()
+    del partial["param_groups"][0]["eps"], partial["param_groups"][0]["amsgrad"]
     with pytest.raises(
-        tm.InvalidArgument, match=r"Adam.load_state_dict: missing \['eps', 'amsgrad'\]"
+        tm.InvalidArgument,
+        match=r"Adam.load_state_dict: parameter group 0: missing \['eps', 'amsgrad'\]",
     ):
         opt.load_state_dict(partial)
+
+
+def test_a_subclass_must_give_lr_and_its_hyperparameters() -> None:
+    from collections.abc import Mapping
+    from typing import Any
+
+    class Scaled(Optimizer):
+        hyperparameters = ("scale",)
+
+        def update(
+            self,
+            p: np.ndarray,
+            g: np.ndarray,
+            state: Mapping[str, Any],
+            group: Mapping[str, Any],
+        ) -> tuple[np.ndarray, dict[str, Any]]:
+            return p - group["lr"] * group["scale"] * g, {}
+
+    with pytest.raises(tm.InvalidArgument, match=r"Scaled: Optimizer.__init__ needs .*\['scale'\]"):
+        Scaled(lr=0.1)
+    opt = Scaled([{"params": ["w"], "scale": 3.0}], lr=0.1, scale=1.0)
+    assert opt.step({"w": np.ones(1)}, {"w": np.ones(1)})["w"].tolist() == [pytest.approx(0.7)]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -151,3 +153,112 @@ def test_losses_and_metrics_of_dict_batches_are_weighted_by_samples():
     assert history.train_loss == [pytest.approx(per_sample_loss)]
     assert history.eval_loss == [pytest.approx(per_sample_loss)]
     assert history.metrics["mean_y"] == [pytest.approx(np.mean(ys))]
+
+
+# ---- the loop's contract -------------------------------------------------------------------------
+
+
+def test_the_loader_is_iterated_once_per_epoch():
+    samples = [(np.array([float(i)]), np.array([2.0 * i])) for i in range(12)]
+    loader = tm.DataLoader(samples, batch_size=4, shuffle=True, seed=11)
+    seen = []
+
+    def recording(params, batch):
+        seen.append(batch[0][:, 0].tolist())
+        return least_squares(params, batch)
+
+    tm.fit(
+        recording,
+        {"W": np.zeros((1, 1)), "b": np.zeros(1)},
+        loader,
+        SGD(lr=0.01),
+        3,
+        progress=False,
+    )
+    assert loader.epoch == 3  # was 6: the progress bar iterated the loader a second time
+    reference = tm.DataLoader(samples, batch_size=4, shuffle=True, seed=11)
+    expected = [b[0][:, 0].tolist() for _ in range(3) for b in reference]
+    assert seen == expected  # the order the seed promises
+
+
+def test_progress_is_shown_only_on_a_terminal_unless_asked(capsys, monkeypatch):
+    def run(**kwargs):
+        loader = tm.DataLoader([(np.ones(1), np.ones(1))], batch_size=1)
+        tm.fit(least_squares, {"W": np.zeros((1, 1)), "b": np.zeros(1)}, loader, SGD(), 2, **kwargs)
+        return capsys.readouterr()
+
+    quiet = run()  # pytest's stderr is not a terminal
+    assert quiet.out == "" and quiet.err == ""
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    assert "epoch 2/2" in run().out
+    assert run(progress=False).out == ""
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: False)
+    assert "epoch 2/2" in run(progress=True).out
+
+
+@tm.tapem
+def dot(params, x):
+    w = yield from tm.param(params["w"], name="w")
+    return (yield ops.sum((yield w * (yield from tm.const(x)))))
+
+
+def test_fit_clips_the_gradient_norm():
+    # the gradient of sum(w * x) is x = (3, 4): norm 5, scaled to 1 / (5 + 1e-6)
+    history = tm.fit(
+        dot, {"w": np.zeros(2)}, [np.array([3.0, 4.0])], SGD(lr=1.0), 1, clip_grad_norm=1.0
+    )
+    assert np.array_equal(history.params["w"], -np.array([3.0, 4.0]) / (5.0 + 1e-6))
+
+
+@tm.tapem
+def distance(params, target):
+    w = yield from tm.param(params["w"], name="w")
+    return (yield ops.mse_loss(w, (yield from tm.const(target))))
+
+
+# SGD(lr=0.25) on (w - 1)^2 from w = 0 moves w halfway to 1 each epoch: 0.5, 0.75, 0.875, ...;
+# the eval loss (w - 0.5)^2 is then 0, 1/16, 9/64, ...: best after epoch 1
+TRAIN, EVAL = [np.array([1.0])], [np.array([0.5])]
+
+
+@pytest.mark.parametrize("restore", [True, False])
+def test_early_stopping_restores_the_best_params(restore):
+    stopper = tm.EarlyStopping(patience=2, restore_best_params=restore)
+    history = tm.fit(
+        distance,
+        {"w": np.zeros(1)},
+        TRAIN,
+        SGD(lr=0.25),
+        10,
+        eval_data=EVAL,
+        early_stopping=stopper,
+    )
+    assert history.eval_loss == [0.0, 1 / 16, 9 / 64]  # stopped after 2 epochs without progress
+    assert (stopper.best_epoch, stopper.stopped_epoch) == (1, 3)
+    assert history.params["w"].tolist() == ([0.5] if restore else [0.875])
+
+
+def test_reduce_on_plateau_gets_the_eval_loss():
+    opt = SGD(lr=0.25)
+    sched = tm.optim.ReduceLROnPlateau(opt, patience=0, factor=0.5)
+    history = tm.fit(distance, {"w": np.zeros(1)}, TRAIN, opt, 3, eval_data=EVAL, scheduler=sched)
+    # epoch 2's eval loss 1/16 is worse than 0: halve; epoch 3 (w 0.8125) is worse again
+    assert history.learning_rate == [0.25, 0.25, 0.125] and opt.lr == 0.0625
+
+
+def test_a_scheduler_can_step_per_batch():
+    opt = SGD(lr=1.0, momentum=0.9)
+    loader = [np.ones(1)] * 5
+    sched = tm.optim.OneCycleLR(opt, max_lr=1.0, epochs=2, steps_per_epoch=len(loader))
+    history = tm.fit(
+        dot, {"w": np.zeros(1)}, loader, opt, 2, scheduler=sched, scheduler_interval="batch"
+    )
+    assert sched.last_epoch == 10  # stepped after each of the 10 batches
+    low = 1.0 / 25 / 1e4
+
+    def annealed(step):  # the second phase: from 1.0 at step 2 down to low at step 9
+        return low + (1.0 - low) / 2 * (1 + math.cos(math.pi * (step - 2) / 7))
+
+    # the rate at the start of each epoch: steps 0 and 5
+    assert history.learning_rate == [pytest.approx(1.0 / 25), pytest.approx(annealed(5))]
+    assert opt.lr == pytest.approx(annealed(10))  # past step 9 the cosine goes on, as in PyTorch

@@ -21,6 +21,7 @@ from typing import Any, Generic, TypeVar, overload
 
 import numpy as np
 
+from tapem.arrays import readonly
 from tapem.data.dataset import Dataset, check_batching
 from tapem.errors import InvalidArgument, require_keys
 
@@ -64,9 +65,7 @@ def _collate(samples: list[Any], where: str) -> Any:
                 f"({', '.join(str(s) for s in sorted(shapes))}); pad them to one shape or pass "
                 "collate=list"
             )
-        batch = np.stack(arrays)
-        batch.flags.writeable = False  # frozen: a leaf can record it without copying
-        return batch
+        return readonly(np.stack(arrays))  # immutable: a leaf can record it without copying
     if isinstance(first, tuple):
         if any(not isinstance(s, tuple) or len(s) != len(first) for s in samples):
             raise InvalidArgument(

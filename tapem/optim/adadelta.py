@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from tapem.optim.groups import ParamGroups
 from tapem.optim.optimizer import Optimizer, ParamState, check_range
 
 __all__ = ["Adadelta"]
@@ -32,23 +33,32 @@ class Adadelta(Optimizer):
     hyperparameters = ("rho", "eps", "weight_decay")
 
     def __init__(
-        self, lr: float = 1.0, rho: float = 0.9, eps: float = 1e-6, weight_decay: float = 0.0
+        self,
+        params: ParamGroups = None,
+        lr: float = 1.0,
+        rho: float = 0.9,
+        eps: float = 1e-6,
+        weight_decay: float = 0.0,
     ) -> None:
-        super().__init__(lr)
-        self.rho = check_range("Adadelta", "rho", rho, 0.0, 1.0)
-        self.eps = check_range("Adadelta", "eps", eps, 0.0)
-        self.weight_decay = check_range("Adadelta", "weight_decay", weight_decay, 0.0)
+        super().__init__(params, lr=lr, rho=rho, eps=eps, weight_decay=weight_decay)
+
+    def check_hyperparameters(self, owner: str, group: Mapping[str, Any]) -> dict[str, Any]:
+        return {
+            "rho": check_range(owner, "rho", group["rho"], 0.0, 1.0),
+            "eps": check_range(owner, "eps", group["eps"], 0.0),
+            "weight_decay": check_range(owner, "weight_decay", group["weight_decay"], 0.0),
+        }
 
     def update(
-        self, p: np.ndarray, g: np.ndarray, state: Mapping[str, Any]
+        self, p: np.ndarray, g: np.ndarray, state: Mapping[str, Any], group: Mapping[str, Any]
     ) -> tuple[np.ndarray, ParamState]:
-        if self.weight_decay != 0.0:
-            g = g + self.weight_decay * p
-        rho, eps = self.rho, self.eps
+        if group["weight_decay"] != 0.0:
+            g = g + group["weight_decay"] * p
+        rho, eps = group["rho"], group["eps"]
         square_avg = rho * state.get("square_avg", 0.0) + (1.0 - rho) * g * g
         # an array even before the first step: np.sqrt(0.0 + eps) would be a float64 scalar
         acc_delta = state["acc_delta"] if "acc_delta" in state else np.zeros_like(p)
         delta = np.sqrt(acc_delta + eps) / np.sqrt(square_avg + eps) * g
         acc_delta = rho * acc_delta + (1.0 - rho) * delta * delta
         new = {"step": state.get("step", 0) + 1, "square_avg": square_avg, "acc_delta": acc_delta}
-        return p - self.lr * delta, new
+        return p - group["lr"] * delta, new

@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from tapem.optim.groups import ParamGroups
 from tapem.optim.optimizer import Optimizer, ParamState, check_range
 
 __all__ = ["Adagrad"]
@@ -33,26 +34,31 @@ class Adagrad(Optimizer):
 
     def __init__(
         self,
+        params: ParamGroups = None,
         lr: float = 1e-2,
         lr_decay: float = 0.0,
         weight_decay: float = 0.0,
         initial_accumulator_value: float = 0.0,
         eps: float = 1e-10,
     ) -> None:
-        super().__init__(lr)
-        self.lr_decay = check_range("Adagrad", "lr_decay", lr_decay, 0.0)
-        self.weight_decay = check_range("Adagrad", "weight_decay", weight_decay, 0.0)
-        self.initial_accumulator_value = check_range(
-            "Adagrad", "initial_accumulator_value", initial_accumulator_value, 0.0
+        super().__init__(
+            params,
+            lr=lr,
+            lr_decay=lr_decay,
+            weight_decay=weight_decay,
+            initial_accumulator_value=initial_accumulator_value,
+            eps=eps,
         )
-        self.eps = check_range("Adagrad", "eps", eps, 0.0)
+
+    def check_hyperparameters(self, owner: str, group: Mapping[str, Any]) -> dict[str, Any]:
+        return {name: check_range(owner, name, group[name], 0.0) for name in self.hyperparameters}
 
     def update(
-        self, p: np.ndarray, g: np.ndarray, state: Mapping[str, Any]
+        self, p: np.ndarray, g: np.ndarray, state: Mapping[str, Any], group: Mapping[str, Any]
     ) -> tuple[np.ndarray, ParamState]:
         step = state.get("step", 0) + 1
-        if self.weight_decay != 0.0:
-            g = g + self.weight_decay * p
-        lr_t = self.lr / (1.0 + (step - 1) * self.lr_decay)
-        total = state.get("sum", self.initial_accumulator_value) + g * g
-        return p - lr_t * g / (np.sqrt(total) + self.eps), {"step": step, "sum": total}
+        if group["weight_decay"] != 0.0:
+            g = g + group["weight_decay"] * p
+        lr_t = group["lr"] / (1.0 + (step - 1) * group["lr_decay"])
+        total = state.get("sum", group["initial_accumulator_value"]) + g * g
+        return p - lr_t * g / (np.sqrt(total) + group["eps"]), {"step": step, "sum": total}

@@ -8,6 +8,8 @@ from typing import Any
 
 import numpy as np
 
+from tapem.errors import InvalidArgument
+from tapem.optim.groups import ParamGroups
 from tapem.optim.optimizer import Optimizer, ParamState, check_range
 
 __all__ = ["Adam", "AdamW"]
@@ -36,42 +38,52 @@ class Adam(Optimizer):
 
     def __init__(
         self,
+        params: ParamGroups = None,
         lr: float = 1e-3,
         betas: tuple[float, float] = (0.9, 0.999),
         eps: float = 1e-8,
         weight_decay: float = 0.0,
         amsgrad: bool = False,
     ) -> None:
-        super().__init__(lr)
-        owner = type(self).__name__
-        b1, b2 = betas
-        self.betas = (
-            check_range(owner, "betas[0]", b1, 0.0, 1.0, open_hi=True),
-            check_range(owner, "betas[1]", b2, 0.0, 1.0, open_hi=True),
+        super().__init__(
+            params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad
         )
-        self.eps = check_range(owner, "eps", eps, 0.0)
-        self.weight_decay = check_range(owner, "weight_decay", weight_decay, 0.0)
-        self.amsgrad = bool(amsgrad)
+
+    def check_hyperparameters(self, owner: str, group: Mapping[str, Any]) -> dict[str, Any]:
+        betas = group["betas"]
+        if not isinstance(betas, tuple | list) or len(betas) != 2:
+            raise InvalidArgument(f"{owner}: betas must be a pair (beta1, beta2), got {betas!r}")
+        b1, b2 = betas
+        return {
+            "betas": (
+                check_range(owner, "betas[0]", b1, 0.0, 1.0, open_hi=True),
+                check_range(owner, "betas[1]", b2, 0.0, 1.0, open_hi=True),
+            ),
+            "eps": check_range(owner, "eps", group["eps"], 0.0),
+            "weight_decay": check_range(owner, "weight_decay", group["weight_decay"], 0.0),
+            "amsgrad": bool(group["amsgrad"]),
+        }
 
     def update(
-        self, p: np.ndarray, g: np.ndarray, state: Mapping[str, Any]
+        self, p: np.ndarray, g: np.ndarray, state: Mapping[str, Any], group: Mapping[str, Any]
     ) -> tuple[np.ndarray, ParamState]:
-        if self.weight_decay != 0.0:
+        lr, weight_decay = group["lr"], group["weight_decay"]
+        if weight_decay != 0.0:
             if self.decoupled_weight_decay:
-                p = p - self.lr * self.weight_decay * p
+                p = p - lr * weight_decay * p
             else:
-                g = g + self.weight_decay * p
-        (b1, b2), step = self.betas, state.get("step", 0) + 1
+                g = g + weight_decay * p
+        (b1, b2), step = group["betas"], state.get("step", 0) + 1
         exp_avg = b1 * state.get("exp_avg", 0.0) + (1.0 - b1) * g
         exp_avg_sq = b2 * state.get("exp_avg_sq", 0.0) + (1.0 - b2) * g * g
         new: ParamState = {"step": step, "exp_avg": exp_avg, "exp_avg_sq": exp_avg_sq}
         second = exp_avg_sq
-        if self.amsgrad:
+        if group["amsgrad"]:
             second = np.maximum(state.get("max_exp_avg_sq", 0.0), exp_avg_sq)
             new["max_exp_avg_sq"] = second
         bias1, bias2 = 1.0 - b1**step, 1.0 - b2**step
-        denom = np.sqrt(second) / math.sqrt(bias2) + self.eps
-        return p - (self.lr / bias1) * exp_avg / denom, new
+        denom = np.sqrt(second) / math.sqrt(bias2) + group["eps"]
+        return p - (lr / bias1) * exp_avg / denom, new
 
 
 class AdamW(Adam):
@@ -90,10 +102,11 @@ class AdamW(Adam):
 
     def __init__(
         self,
+        params: ParamGroups = None,
         lr: float = 1e-3,
         betas: tuple[float, float] = (0.9, 0.999),
         eps: float = 1e-8,
         weight_decay: float = 1e-2,
         amsgrad: bool = False,
     ) -> None:
-        super().__init__(lr, betas, eps, weight_decay, amsgrad)
+        super().__init__(params, lr, betas, eps, weight_decay, amsgrad)

@@ -1,18 +1,18 @@
 """The optimizer protocol shared by every tapem optimizer: ``params = opt.step(params, grads)``.
 
 An optimizer maps a dict of named parameter arrays and the gradient dict of
-:func:`~tapem.value_and_grad` to a **new** dict of new arrays. It never writes to its inputs. It
-keeps per-parameter state (moments, step counts) keyed by parameter name, which
-:meth:`Optimizer.state_dict` exports as a flat dict of numbers, strings and arrays (so
-``np.savez(file, **opt.state_dict())`` saves it) and :meth:`Optimizer.load_state_dict` restores.
+:func:`~tapem.value_and_grad` to a **new** dict of new arrays. It never writes to its inputs. Its
+parameters come in groups, as in ``torch.optim`` (:mod:`tapem.optim.groups`): each group has its
+own ``lr`` and hyper-parameters, in ``optimizer.param_groups[i]``, which schedulers (and you)
+may change between steps. It keeps per-parameter state (moments, step counts) keyed by parameter
+name, which :meth:`Optimizer.state_dict` exports and :meth:`Optimizer.load_state_dict` restores.
 
 Subclasses implement one pure function, :meth:`Optimizer.update`: the new value and new state of
-one parameter from its value, gradient and previous state.
+one parameter from its value, gradient, previous state and its group's hyper-parameters.
 """
 
 from __future__ import annotations
 
-import ast
 import math
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
@@ -21,7 +21,9 @@ from typing import Any, ClassVar, TypeAlias, TypeVar
 
 import numpy as np
 
+from tapem.arrays import readonly
 from tapem.errors import InvalidArgument, ShapeMismatch, require_keys
+from tapem.optim.groups import ParamGroups, group_of_key, parse_groups
 
 __all__ = ["Key", "Optimizer", "ParamState"]
 
@@ -33,18 +35,19 @@ K = TypeVar("K", bound=Key)
 ParamState: TypeAlias = dict[str, Any]
 """One parameter's state: ``"step"`` (an ``int``) and named arrays (``"exp_avg"``, ...)."""
 
-STATE_PREFIX = "state/"
-
 _NO_STATE: Mapping[str, Any] = MappingProxyType({})
 """The state :meth:`Optimizer.update` gets before a parameter's first step (read-only)."""
 
 
 def check_range(
-    owner: str, name: str, value: float, lo: float, hi: float = math.inf, *, open_hi: bool = False
+    owner: str, name: str, value: Any, lo: float, hi: float = math.inf, *, open_hi: bool = False
 ) -> float:
-    """``float(value)``, or :class:`~tapem.InvalidArgument` if it is not in ``[lo, hi]``
+    """``float(value)``, or :class:`~tapem.InvalidArgument` if it is not a number in ``[lo, hi]``
     (``[lo, hi)`` with ``open_hi``). NaN is never in range."""
-    x = float(value)
+    try:
+        x = float(value)
+    except (TypeError, ValueError):
+        x = math.nan
     inside = lo <= x < hi if open_hi else lo <= x <= hi
     if not inside:
         bracket = ")" if open_hi else "]"
@@ -52,34 +55,67 @@ def check_range(
     return x
 
 
-def _readonly(array: np.ndarray) -> np.ndarray:
-    array.flags.writeable = False
-    return array
+def _owned(value: Any, *inputs: np.ndarray) -> Any:
+    """``value`` (a result of :meth:`Optimizer.update`) as an immutable array of the optimizer's
+    own: copied if it shares memory with an input (a caller's parameter or gradient)."""
+    array = np.asarray(value)
+    if any(np.may_share_memory(array, x) for x in inputs):
+        array = array.copy()
+    return readonly(array)
 
 
 class Optimizer(ABC):
-    """Base class: validates inputs, threads per-parameter state, exports/imports it.
+    """Base class: parameter groups, validation, per-parameter state, ``state_dict``.
 
-    ``lr`` is the current learning rate (a scheduler may change it between steps);
-    ``initial_lr`` is the one the optimizer was built with (schedulers start from it).
-    ``hyperparameters`` names the other constructor arguments, in PyTorch's order.
+    ``params`` (first argument, as in ``torch.optim``) is ``None`` for one group of every
+    parameter, a list of names, or a list of group dicts (``{"params": [...], "lr": ...}``);
+    the keyword arguments are the defaults of every group. ``param_groups[i]`` holds group
+    ``i``'s ``"params"`` (``None``: every parameter), ``"lr"``, ``"initial_lr"`` (the ``lr`` it
+    was built with; schedules start from it) and each hyper-parameter; ``defaults`` holds the
+    keyword arguments. ``hyperparameters`` names the optimizer's own, in PyTorch's order.
+
+    >>> from tapem.optim import SGD
+    >>> opt = SGD([{"params": ["W"], "lr": 0.5}, {"params": ["b"]}], lr=0.1)
+    >>> params = {"W": np.ones(1), "b": np.ones(1), "frozen": np.ones(1)}
+    >>> grads = {"W": np.ones(1), "b": np.ones(1), "frozen": np.ones(1)}
+    >>> new = opt.step(params, grads)
+    >>> assert new["W"][0] == 0.5 and new["b"][0] == 0.9 and new["frozen"] is params["frozen"]
+    >>> [group["lr"] for group in opt.param_groups]
+    [0.5, 0.1]
     """
 
     hyperparameters: ClassVar[tuple[str, ...]] = ()
 
-    def __init__(self, lr: float) -> None:
-        self._lr = check_range(type(self).__name__, "lr", lr, 0.0)
-        self.initial_lr = self._lr
+    def __init__(self, params: ParamGroups = None, **defaults: Any) -> None:
+        owner = type(self).__name__
+        missing = [name for name in ("lr", *self.hyperparameters) if name not in defaults]
+        if missing:
+            raise InvalidArgument(
+                f"{owner}: Optimizer.__init__ needs the defaults {missing!r} as keyword arguments "
+                "(lr and each name in hyperparameters)"
+            )
+        self.defaults: dict[str, Any] = self._checked(owner, defaults)
+        self.param_groups: list[dict[str, Any]] = parse_groups(owner, params, self.defaults)
+        for i, group in enumerate(self.param_groups):
+            group.update(self._checked(f"{owner}: parameter group {i}", group))
+            group["initial_lr"] = group["lr"]
         self._state: dict[Key, ParamState] = {}
+
+    def check_hyperparameters(self, owner: str, group: Mapping[str, Any]) -> dict[str, Any]:
+        """Each of :attr:`hyperparameters` of ``group``, validated and normalized (e.g.
+        ``float``); raise :class:`~tapem.InvalidArgument` naming ``owner`` for a bad one.
+        Subclasses with hyper-parameters override this (the base class checks ``lr``)."""
+        return {name: group[name] for name in self.hyperparameters}
+
+    def _checked(self, owner: str, group: Mapping[str, Any]) -> dict[str, Any]:
+        lr = check_range(owner, "lr", group["lr"], 0.0)
+        return {"lr": lr, **self.check_hyperparameters(owner, group)}
 
     @property
     def lr(self) -> float:
-        """The learning rate of the next :meth:`step`."""
-        return self._lr
-
-    @lr.setter
-    def lr(self, value: float) -> None:
-        self._lr = check_range(type(self).__name__, "lr", value, 0.0)
+        """The first group's learning rate, ``param_groups[0]["lr"]`` (read-only: set a group's
+        ``"lr"`` to change it)."""
+        return float(self.param_groups[0]["lr"])
 
     @property
     def state(self) -> Mapping[Key, Mapping[str, Any]]:
@@ -88,28 +124,31 @@ class Optimizer(ABC):
 
     @abstractmethod
     def update(
-        self, p: np.ndarray, g: np.ndarray, state: Mapping[str, Any]
+        self, p: np.ndarray, g: np.ndarray, state: Mapping[str, Any], group: Mapping[str, Any]
     ) -> tuple[np.ndarray, ParamState]:
         """One parameter's new value and new state.
 
         ``state`` is what the previous call returned for this parameter, or an empty read-only
         mapping before its first step (so ``state.get("exp_avg", 0.0)`` starts a moment at
-        zero: a Python float keeps float32 arithmetic float32). Must not write to ``p``, ``g``
+        zero: a Python float keeps float32 arithmetic float32). ``group`` holds the validated
+        ``"lr"`` and hyper-parameters of the parameter's group. Must not write to ``p``, ``g``
         or ``state``; every array in the returned state must be new (the base class makes it
         read-only and keeps it).
         """
 
     def step(self, params: Mapping[K, np.ndarray], grads: Mapping[Any, Any]) -> dict[K, np.ndarray]:
-        """Apply one update: returns a new dict with a new array for every parameter in ``grads``.
+        """Apply one update: returns a new dict with a new array for every parameter in ``grads``
+        that is in a parameter group.
 
         The new arrays are read-only (nothing else holds them, so the next step's ``param``
         leaves record them without copying; ``.copy()`` one to edit it).
 
-        A parameter without a gradient (no entry, or ``None``) is returned as it was (the same
-        object) and its state is left alone. A gradient for a key not in ``params`` is an
-        :class:`~tapem.InvalidArgument` (it usually means the loss named a ``param`` differently
-        from the dict). Gradients must have their parameter's shape; parameters must be
-        floating-point arrays. If anything fails, no state changes.
+        A parameter without a gradient (no entry, or ``None``), or in no group, is returned as
+        it was (the same object) and its state is left alone. A gradient for a key not in
+        ``params`` is an :class:`~tapem.InvalidArgument` (it usually means the loss named a
+        ``param`` differently from the dict); so is a group naming a key not in ``params``, or
+        a bad hyper-parameter in ``param_groups``. Gradients must have their parameter's shape;
+        parameters must be floating-point arrays. If anything fails, no state changes.
         """
         owner = type(self).__name__
         unknown = [k for k in grads if k not in params]
@@ -118,11 +157,16 @@ class Optimizer(ABC):
                 f"{owner}.step: gradients for {unknown!r} but no parameter with that key "
                 f"(parameters: {list(params)!r}); use the names given to tm.param(..., name=...)"
             )
+        settings = [
+            self._checked(f"{owner}.step: param_groups[{i}]", group)
+            for i, group in enumerate(self.param_groups)
+        ]
+        group_of = group_of_key(owner, self.param_groups, params)
         new_params: dict[K, np.ndarray] = {}
         new_state: dict[Key, ParamState] = {}
         for key, value in params.items():
             grad = grads.get(key)
-            if grad is None:
+            if grad is None or key not in group_of:
                 new_params[key] = value
                 continue
             p = np.asarray(value)
@@ -136,16 +180,14 @@ class Optimizer(ABC):
                 raise ShapeMismatch(
                     f"{owner}.step", [p.shape, g.shape], f"gradient of {key!r} vs its parameter"
                 )
-            new_p, state = self.update(p, g, self._state.get(key, _NO_STATE))
+            state = self._state.get(key, _NO_STATE)
+            new_p, new = self.update(p, g, state, settings[group_of[key]])
             # np.asarray: arithmetic on 0-d arrays gives numpy scalars; keep arrays throughout
-            new_value = np.asarray(new_p, dtype=p.dtype)
-            if np.may_share_memory(new_value, p):  # never freeze the caller's own memory
-                new_value = new_value.copy()
-            # read-only: nothing else holds it, so a tape can record it without copying
-            new_params[key] = _readonly(new_value)
+            # immutable: a tape can record it without copying (tapem.arrays)
+            new_params[key] = _owned(np.asarray(new_p, dtype=p.dtype), p, g)
             new_state[key] = {
-                k: _readonly(np.asarray(v)) if isinstance(v, np.ndarray | np.generic) else v
-                for k, v in state.items()
+                k: _owned(v, p, g) if isinstance(v, np.ndarray | np.generic) else v
+                for k, v in new.items()
             }
         self._state.update(new_state)
         return new_params
@@ -153,87 +195,87 @@ class Optimizer(ABC):
     # ---- state_dict ---------------------------------------------------------------------------
 
     def state_dict(self) -> dict[str, Any]:
-        """A flat dict: ``"optimizer"`` (the class name), ``"lr"``, ``"initial_lr"``, each
-        hyper-parameter by name, and ``"state/<field>/<repr(key)>"`` for each parameter's state.
+        """``{"optimizer": class name, "param_groups": [...], "state": {key: {field: value}}}``,
+        as PyTorch's (groups keep their parameter names); values are numbers, strings, tuples,
+        lists and read-only arrays, so :func:`~tapem.checkpoint.save_checkpoint` stores it.
 
-        Values are numbers, strings, tuples and (read-only) arrays, so ``np.savez(f, **sd)``
-        saves it and ``dict(np.load(f))`` gives back a dict :meth:`load_state_dict` accepts.
-
-        >>> import io
         >>> from tapem.optim import SGD
         >>> opt = SGD(lr=0.1, momentum=0.9)
         >>> _ = opt.step({"w": np.zeros(2)}, {"w": np.ones(2)})
-        >>> sorted(opt.state_dict())  # doctest: +NORMALIZE_WHITESPACE
-        ['dampening', 'initial_lr', 'lr', 'momentum', 'nesterov', 'optimizer',
-         "state/momentum_buffer/'w'", 'weight_decay']
-        >>> buffer = io.BytesIO()
-        >>> np.savez(buffer, **opt.state_dict())
-        >>> _ = buffer.seek(0)
+        >>> sd = opt.state_dict()
+        >>> sd["param_groups"][0]["momentum"], sorted(sd["state"]["w"])
+        (0.9, ['momentum_buffer'])
         >>> resumed = SGD()
-        >>> resumed.load_state_dict(dict(np.load(buffer)))
-        >>> assert resumed.momentum == 0.9
+        >>> resumed.load_state_dict(sd)
+        >>> assert resumed.param_groups == opt.param_groups
         >>> assert resumed.state["w"]["momentum_buffer"].tolist() == [1.0, 1.0]
         """
-        out: dict[str, Any] = {
-            "optimizer": type(self).__name__,
-            "lr": self._lr,
-            "initial_lr": self.initial_lr,
-        }
-        for name in self.hyperparameters:
-            out[name] = getattr(self, name)
-        for key, state in self._state.items():
-            for field, value in state.items():
-                out[f"{STATE_PREFIX}{field}/{key!r}"] = value
-        return out
+        groups = []
+        for group in self.param_groups:
+            names = group["params"]
+            groups.append({**group, "params": None if names is None else list(names)})
+        state = {key: dict(fields) for key, fields in self._state.items()}
+        return {"optimizer": type(self).__name__, "param_groups": groups, "state": state}
 
     def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
-        """Restore what :meth:`state_dict` exported (also after a round trip through ``.npz``:
-        0-d arrays become numbers again). Replaces all state; nothing changes on error."""
+        """Restore what :meth:`state_dict` exported (also after a round trip through a
+        checkpoint). The groups must name the same parameters as this optimizer's. Replaces all
+        state; nothing changes on error."""
         owner = f"{type(self).__name__}.load_state_dict"
-        kind = str(np.asarray(state_dict.get("optimizer", "")))
+        kind = state_dict.get("optimizer", "")
         if kind != type(self).__name__:
             raise InvalidArgument(
                 f"{owner}: this state_dict is from {kind or 'an unknown optimizer'!r}; load it "
                 f"into a {kind or 'matching'} optimizer"
             )
-        scalars = ("lr", "initial_lr", *self.hyperparameters)
-        require_keys(owner, state_dict, scalars)
-        values = {name: _like(getattr(self, name), state_dict[name]) for name in scalars}
-        state: dict[Key, ParamState] = {}
-        for name, value in state_dict.items():
-            if name == "optimizer" or name in scalars:
-                continue
-            field, key = _parse_state_name(owner, name)
-            array = np.array(value)  # a copy: the optimizer owns its state
-            state.setdefault(key, {})[field] = int(array) if field == "step" else _readonly(array)
-        self.lr = values.pop("lr")  # first: its setter's range check is all that can fail
-        for name, value in values.items():
-            setattr(self, name, value)
+        require_keys(owner, state_dict, ("param_groups", "state"))
+        saved_groups, saved_state = state_dict["param_groups"], state_dict["state"]
+        if not isinstance(saved_groups, list) or len(saved_groups) != len(self.param_groups):
+            raise InvalidArgument(
+                f"{owner}: the state_dict has {_count(saved_groups)} parameter groups, this "
+                f"optimizer {len(self.param_groups)}; build it with the same groups"
+            )
+        groups = [self._loaded_group(owner, i, g) for i, g in enumerate(saved_groups)]
+        if not isinstance(saved_state, Mapping):
+            raise InvalidArgument(f"{owner}: 'state' must be a dict of parameter states")
+        state = {key: _loaded_state(owner, key, fields) for key, fields in saved_state.items()}
+        for group, loaded in zip(self.param_groups, groups, strict=True):
+            group.update(loaded)
         self._state = state
 
+    def _loaded_group(self, owner: str, index: int, saved: Any) -> dict[str, Any]:
+        where = f"{owner}: parameter group {index}"
+        if not isinstance(saved, Mapping):
+            raise InvalidArgument(f"{where} is not a dict")
+        require_keys(where, saved, ("params", "lr", "initial_lr", *self.hyperparameters))
+        names = self.param_groups[index]["params"]
+        if saved["params"] != (None if names is None else list(names)):
+            raise InvalidArgument(
+                f"{where} holds parameters {saved['params']!r}, this optimizer's {names!r}; "
+                "build the optimizer with the same groups (None: every parameter)"
+            )
+        loaded = self._checked(where, saved)
+        loaded["initial_lr"] = check_range(where, "initial_lr", saved["initial_lr"], 0.0)
+        return loaded
 
-def _like(current: Any, value: Any) -> Any:
-    """``value`` (maybe a 0-d array from ``np.load``) converted to the type of ``current``."""
-    if isinstance(current, bool):
-        return bool(np.asarray(value))
-    if isinstance(current, tuple):
-        return tuple(float(x) for x in np.asarray(value).ravel())
-    if isinstance(current, int):
-        return int(np.asarray(value))
-    return float(np.asarray(value))
+
+def _count(groups: Any) -> object:
+    return len(groups) if isinstance(groups, list) else f"not a list of ({type(groups).__name__})"
 
 
-def _parse_state_name(owner: str, name: str) -> tuple[str, Key]:
-    field, _, key_repr = name.removeprefix(STATE_PREFIX).partition("/")
-    key: object = None
-    if name.startswith(STATE_PREFIX) and field and key_repr:
-        try:
-            key = ast.literal_eval(key_repr)
-        except (ValueError, SyntaxError):
-            key = None
-    if not isinstance(key, str | int) or isinstance(key, bool):
+def _loaded_state(owner: str, key: Any, fields: Any) -> ParamState:
+    if not isinstance(key, str | int) or isinstance(key, bool) or not isinstance(fields, Mapping):
         raise InvalidArgument(
-            f"{owner}: unexpected entry {name!r}; entries are 'optimizer', 'lr', 'initial_lr', "
-            "the hyper-parameters and 'state/<field>/<repr(key)>'"
+            f"{owner}: unexpected state entry {key!r}; 'state' maps parameter keys (str or int) "
+            "to dicts of their fields"
         )
-    return field, key
+    out: ParamState = {}
+    for field, value in fields.items():
+        array = np.array(value)  # a copy: the optimizer owns its state
+        if array.dtype.kind not in "biuf" or (field == "step" and array.shape != ()):
+            raise InvalidArgument(
+                f"{owner}: state {field!r} of parameter {key!r} is {value!r}, not a number or "
+                "numeric array; pass the dict that state_dict() returned"
+            )
+        out[field] = int(array) if field == "step" else readonly(array)
+    return out

@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from tapem.optim.groups import ParamGroups
 from tapem.optim.optimizer import Optimizer, ParamState, check_range
 
 __all__ = ["RMSprop"]
@@ -35,6 +36,7 @@ class RMSprop(Optimizer):
 
     def __init__(
         self,
+        params: ParamGroups = None,
         lr: float = 1e-2,
         alpha: float = 0.99,
         eps: float = 1e-8,
@@ -42,29 +44,39 @@ class RMSprop(Optimizer):
         momentum: float = 0.0,
         centered: bool = False,
     ) -> None:
-        super().__init__(lr)
-        self.alpha = check_range("RMSprop", "alpha", alpha, 0.0)
-        self.eps = check_range("RMSprop", "eps", eps, 0.0)
-        self.weight_decay = check_range("RMSprop", "weight_decay", weight_decay, 0.0)
-        self.momentum = check_range("RMSprop", "momentum", momentum, 0.0)
-        self.centered = bool(centered)
+        super().__init__(
+            params,
+            lr=lr,
+            alpha=alpha,
+            eps=eps,
+            weight_decay=weight_decay,
+            momentum=momentum,
+            centered=centered,
+        )
+
+    def check_hyperparameters(self, owner: str, group: Mapping[str, Any]) -> dict[str, Any]:
+        numbers = ("alpha", "eps", "weight_decay", "momentum")
+        checked: dict[str, Any] = {
+            name: check_range(owner, name, group[name], 0.0) for name in numbers
+        }
+        return {**checked, "centered": bool(group["centered"])}
 
     def update(
-        self, p: np.ndarray, g: np.ndarray, state: Mapping[str, Any]
+        self, p: np.ndarray, g: np.ndarray, state: Mapping[str, Any], group: Mapping[str, Any]
     ) -> tuple[np.ndarray, ParamState]:
-        if self.weight_decay != 0.0:
-            g = g + self.weight_decay * p
-        a = self.alpha
+        if group["weight_decay"] != 0.0:
+            g = g + group["weight_decay"] * p
+        a, eps, momentum = group["alpha"], group["eps"], group["momentum"]
         square_avg = a * state.get("square_avg", 0.0) + (1.0 - a) * g * g
         new: ParamState = {"step": state.get("step", 0) + 1, "square_avg": square_avg}
-        if self.centered:
+        if group["centered"]:
             grad_avg = a * state.get("grad_avg", 0.0) + (1.0 - a) * g
             new["grad_avg"] = grad_avg
-            denom = np.sqrt(square_avg - grad_avg * grad_avg) + self.eps
+            denom = np.sqrt(square_avg - grad_avg * grad_avg) + eps
         else:
-            denom = np.sqrt(square_avg) + self.eps
-        if self.momentum > 0.0:
-            buf = self.momentum * state.get("momentum_buffer", 0.0) + g / denom
+            denom = np.sqrt(square_avg) + eps
+        if momentum > 0.0:
+            buf = momentum * state.get("momentum_buffer", 0.0) + g / denom
             new["momentum_buffer"] = buf
-            return p - self.lr * buf, new
-        return p - self.lr * g / denom, new
+            return p - group["lr"] * buf, new
+        return p - group["lr"] * g / denom, new

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
 from tapem.errors import InvalidArgument
+from tapem.optim.groups import ParamGroups
 from tapem.optim.optimizer import Optimizer, ParamState, check_range
 
 __all__ = ["SGD"]
@@ -22,9 +24,10 @@ class SGD(Optimizer):
       else ``g ← buf``;
     - ``p ← p - lr·g``.
 
-    State per parameter: ``"momentum_buffer"`` (only with momentum). ``weight_decay`` and
-    ``nesterov`` are keyword-only (their positional order differs between PyTorch and the spec).
-    Nesterov needs ``momentum > 0`` and ``dampening == 0``.
+    State per parameter: ``"momentum_buffer"`` (only with momentum). ``params`` are the
+    parameter groups (:class:`~tapem.optim.Optimizer`); every hyper-parameter can be set per
+    group. ``weight_decay`` and ``nesterov`` are keyword-only (their positional order differs
+    between PyTorch and the spec). Nesterov needs ``momentum > 0`` and ``dampening == 0``.
 
     >>> import numpy as np
     >>> opt = SGD(lr=0.1, momentum=0.9)
@@ -38,6 +41,7 @@ class SGD(Optimizer):
 
     def __init__(
         self,
+        params: ParamGroups = None,
         lr: float = 1e-3,
         momentum: float = 0.0,
         dampening: float = 0.0,
@@ -45,27 +49,42 @@ class SGD(Optimizer):
         weight_decay: float = 0.0,
         nesterov: bool = False,
     ) -> None:
-        super().__init__(lr)
-        self.momentum = check_range("SGD", "momentum", momentum, 0.0)
-        self.dampening = float(dampening)
-        self.weight_decay = check_range("SGD", "weight_decay", weight_decay, 0.0)
-        self.nesterov = bool(nesterov)
-        if self.nesterov and (self.momentum <= 0.0 or self.dampening != 0.0):
+        super().__init__(
+            params,
+            lr=lr,
+            momentum=momentum,
+            dampening=dampening,
+            weight_decay=weight_decay,
+            nesterov=nesterov,
+        )
+
+    def check_hyperparameters(self, owner: str, group: Mapping[str, Any]) -> dict[str, Any]:
+        momentum = check_range(owner, "momentum", group["momentum"], 0.0)
+        dampening = check_range(owner, "dampening", group["dampening"], -math.inf)
+        nesterov = bool(group["nesterov"])
+        if nesterov and (momentum <= 0.0 or dampening != 0.0):
             raise InvalidArgument(
-                f"SGD: Nesterov momentum needs momentum > 0 and dampening == 0 (got momentum="
-                f"{momentum!r}, dampening={dampening!r})"
+                f"{owner}: Nesterov momentum needs momentum > 0 and dampening == 0 (got momentum="
+                f"{group['momentum']!r}, dampening={group['dampening']!r})"
             )
+        return {
+            "momentum": momentum,
+            "dampening": dampening,
+            "weight_decay": check_range(owner, "weight_decay", group["weight_decay"], 0.0),
+            "nesterov": nesterov,
+        }
 
     def update(
-        self, p: np.ndarray, g: np.ndarray, state: Mapping[str, Any]
+        self, p: np.ndarray, g: np.ndarray, state: Mapping[str, Any], group: Mapping[str, Any]
     ) -> tuple[np.ndarray, ParamState]:
-        if self.weight_decay != 0.0:
-            g = g + self.weight_decay * p
-        if self.momentum == 0.0:
-            return p - self.lr * g, {}
+        lr, momentum = group["lr"], group["momentum"]
+        if group["weight_decay"] != 0.0:
+            g = g + group["weight_decay"] * p
+        if momentum == 0.0:
+            return p - lr * g, {}
         if "momentum_buffer" not in state:
             buf = g.copy()
         else:
-            buf = self.momentum * state["momentum_buffer"] + (1.0 - self.dampening) * g
-        direction = g + self.momentum * buf if self.nesterov else buf
-        return p - self.lr * direction, {"momentum_buffer": buf}
+            buf = momentum * state["momentum_buffer"] + (1.0 - group["dampening"]) * g
+        direction = g + momentum * buf if group["nesterov"] else buf
+        return p - lr * direction, {"momentum_buffer": buf}
