@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Final, NoReturn
+from typing import Any, Final, NoReturn
 
 import numpy as np
 
@@ -11,14 +11,11 @@ from tapem.errors import ScriptMismatch
 from tapem.handle import Handle
 from tapem.interpreters import trace_format
 from tapem.interpreters.shape_only import ShapeOnly
-from tapem.interpreters.tracing import TraceEntry
+from tapem.interpreters.trace_format import TraceEntry
 from tapem.protocol import Interpreter, Wrapper
 from tapem.requests import Leaf, Op, Request
 from tapem.sites import Site
 from tapem.tape import Tape
-
-if TYPE_CHECKING:
-    from tapem.interpreters.tracing import TraceEntry
 
 __all__ = ["ANY", "Expect", "Scripted", "script_from"]
 

@@ -7,17 +7,39 @@ Used by :class:`~tapem.interpreters.Tracing`; the functions take its entries, so
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
-from tapem.errors import TapeError
+from tapem.errors import SourceLocation, TapeError
 from tapem.handle import dtype_code, format_shape
 
-if TYPE_CHECKING:
-    from tapem.interpreters.tracing import TraceEntry
-
 __all__ = ["dot", "grad_norm", "listing"]
+
+
+class TraceEntry(NamedTuple):
+    """One request of a traced run, with what came back.
+
+    ``step`` counts the run's requests from 0 (failed ones included); ``op`` is the op's name
+    or ``"leaf"``; ``out`` is the new node's id, ``None`` if the request failed (``error`` says
+    why, and ``shape``/``dtype`` are ``None``). ``name`` and ``requires_grad`` are set for
+    leaves only; ``params`` are an op's static parameters by name; ``value`` is the recorded
+    value when the tracer keeps values (``Tracing(..., values=True)``), else ``None``.
+    """
+
+    step: int
+    op: str
+    inputs: tuple[int, ...]
+    out: int | None
+    shape: tuple[int, ...] | None
+    dtype: np.dtype[Any] | None
+    location: SourceLocation | None
+    name: str | None = None
+    requires_grad: bool | None = None
+    params: tuple[tuple[str, Any], ...] = ()
+    value: Any = None
+    error: BaseException | None = None
+
 
 Defaults = Mapping[str, Mapping[str, Any]]
 

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sized
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 
 from tapem.backward import CotangentCheck, gradient_dict
-from tapem.errors import SourceLocation, TapeError
+from tapem.errors import TapeError
 from tapem.handle import Handle
 from tapem.interpreters import trace_format
+from tapem.interpreters.trace_format import TraceEntry
 from tapem.ops.opdef import OpDef
 from tapem.protocol import Interpreter, Wrapper
 from tapem.requests import Leaf, Op, Request
@@ -18,30 +19,6 @@ from tapem.sites import NO_SITE, RawSite, Site, locate
 from tapem.tape import Tape
 
 __all__ = ["TraceEntry", "Tracing"]
-
-
-class TraceEntry(NamedTuple):
-    """One request of a traced run, with what came back.
-
-    ``step`` counts the run's requests from 0 (failed ones included); ``op`` is the op's name
-    or ``"leaf"``; ``out`` is the new node's id, ``None`` if the request failed (``error`` says
-    why, and ``shape``/``dtype`` are ``None``). ``name`` and ``requires_grad`` are set for
-    leaves only; ``params`` are an op's static parameters by name; ``value`` is the recorded
-    value when the tracer keeps values (``Tracing(..., values=True)``), else ``None``.
-    """
-
-    step: int
-    op: str
-    inputs: tuple[int, ...]
-    out: int | None
-    shape: tuple[int, ...] | None
-    dtype: np.dtype[Any] | None
-    location: SourceLocation | None
-    name: str | None = None
-    requires_grad: bool | None = None
-    params: tuple[tuple[str, Any], ...] = ()
-    value: Any = None
-    error: BaseException | None = None
 
 
 class _Log:
