@@ -41,7 +41,7 @@ from numpy.polynomial import chebyshev
 from tapem.errors import InvalidArgument
 from tapem.ops.opdef import OpDef, ShapeDtype, as_float, float_dtype, is_real
 
-__all__ = ["dropout", "erf", "gelu"]
+__all__ = ["dropout", "gelu"]
 
 _W_LO, _W_HI = 1 / 6, 1.0  # the mid range 1 <= |x| < 6, as w = 1/|x|
 

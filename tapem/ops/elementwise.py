@@ -1,7 +1,9 @@
-"""Elementwise ops: one row per op, forward / VJP / JVP / shape side by side.
+"""Elementwise ops: one row per op, its forward and its derivative side by side.
 
-Binary ops broadcast like numpy; the reverse pass sums each cotangent back to its input's
-shape, so the rules below are written for the broadcast shape.
+An elementwise op's Jacobian is diagonal, so each row gives its derivative once, as the map
+``d(v, out, *inputs, *params)`` that serves both the VJP (``v`` the cotangent) and the JVP
+(``v`` the tangent). Binary ops broadcast like numpy; the reverse pass sums each cotangent back
+to its input's shape, so the rules below are written for the broadcast shape.
 """
 
 from __future__ import annotations
@@ -12,7 +14,8 @@ from typing import Any
 import numpy as np
 
 from tapem.errors import DomainError
-from tapem.ops.opdef import OpDef, binary_shape, pass_through, same_shape
+from tapem.ops.opdef import binary, pass_through, unary
+from tapem.ops.params import REAL
 
 __all__ = [
     "abs",
@@ -65,18 +68,16 @@ def _log(x: Any) -> Any:
         raise DomainError(
             "log",
             f"input has {np.size(bad)} element(s) <= 0 or NaN (first: {np.ravel(bad)[0]!r})",
-            "use ops.safe_log for a log that is defined everywhere",
+            "for a log guarded against small values use ops.log(ops.clamp(x, eps, inf)); "
+            "ops.safe_log(x) computes ln(softplus(x) + eps), a smooth stand-in that differs "
+            "from ln x",
         )
     return np.log(x)
 
 
-def _sqrt_vjp(g: Any, out: Any, x: Any) -> Any:
+def _sqrt_deriv(v: Any, out: Any, x: Any) -> Any:
     positive = x > 0
-    return np.where(positive, g / (2 * np.where(positive, out, 1)), 0)
-
-
-def _sqrt_jvp(t: Any, out: Any, x: Any) -> Any:
-    return _sqrt_vjp(t, out, x)
+    return np.where(positive, v / (2 * np.where(positive, out, 1)), 0)
 
 
 def _winner(g: Any, a: Any, b: Any) -> Any:
@@ -97,87 +98,62 @@ def _safe_log_deriv(x: Any, eps: float) -> Any:
 # fmt: off
 # --- arithmetic ----------------------------------------------------------------------------------
 
-add = OpDef("add", inputs=("a", "b"), forward=operator.add, shape=binary_shape("add"),
-            vjp=(pass_through, pass_through),
-            jvp=(lambda t, out, a, b: t, lambda t, out, a, b: t))
-sub = OpDef("sub", inputs=("a", "b"), forward=operator.sub, shape=binary_shape("sub"),
-            vjp=(pass_through, lambda g, out, a, b: -g),
-            jvp=(lambda t, out, a, b: t, lambda t, out, a, b: -t))
-mul = OpDef("mul", inputs=("a", "b"), forward=operator.mul, shape=binary_shape("mul"),
-            vjp=(lambda g, out, a, b: g * b, lambda g, out, a, b: g * a),
-            jvp=(lambda t, out, a, b: t * b, lambda t, out, a, b: a * t))
-div = OpDef("div", inputs=("a", "b"), forward=operator.truediv, shape=binary_shape("div"),
-            vjp=(lambda g, out, a, b: g / b, lambda g, out, a, b: -g * (a / b) / b),
-            jvp=(lambda t, out, a, b: t / b, lambda t, out, a, b: -t * (a / b) / b))
-neg = OpDef("neg", forward=operator.neg, shape=same_shape,
-            vjp=(lambda g, out, x: -g,),
-            jvp=(lambda t, out, x: -t,))
-scale = OpDef("scale", params=("c",), forward=lambda x, c: x * c, shape=same_shape,
-              vjp=(lambda g, out, x, c: g * c,),
-              jvp=(lambda t, out, x, c: t * c,))
-shift = OpDef("shift", params=("c",), forward=lambda x, c: x + c, shape=same_shape,
-              vjp=(pass_through,),
-              jvp=(lambda t, out, x, c: t,))
-rsub = OpDef("rsub", params=("c",), forward=lambda x, c: c - x, shape=same_shape,
-             vjp=(lambda g, out, x, c: -g,),
-             jvp=(lambda t, out, x, c: -t,))
-rdiv = OpDef("rdiv", params=("c",), forward=lambda x, c: c / x, shape=same_shape,
-             vjp=(lambda g, out, x, c: -g * c / (x * x),),
-             jvp=(lambda t, out, x, c: -t * c / (x * x),))
-inv = OpDef("inv", forward=lambda x: 1 / x, shape=same_shape,
-            vjp=(lambda g, out, x: -g / (x * x),),
-            jvp=(lambda t, out, x: -t / (x * x),))
-pow = OpDef("pow", params=("p",), forward=lambda x, p: x**p, shape=same_shape,
-            vjp=(lambda g, out, x, p: g * _pow_deriv(x, p),),
-            jvp=(lambda t, out, x, p: t * _pow_deriv(x, p),))
+add = binary("add", operator.add, (pass_through, pass_through),
+             doc="a + b, elementwise (numpy broadcasting).")
+sub = binary("sub", operator.sub, (pass_through, lambda v, out, a, b: -v),
+             doc="a - b, elementwise (numpy broadcasting).")
+mul = binary("mul", operator.mul, (lambda v, out, a, b: v * b, lambda v, out, a, b: v * a),
+             doc="a * b, elementwise (numpy broadcasting).")
+div = binary("div", operator.truediv,
+             (lambda v, out, a, b: v / b, lambda v, out, a, b: -v * (a / b) / b),
+             doc="a / b, elementwise (numpy broadcasting); inf and nan at b = 0 as IEEE gives.")
+neg = unary("neg", operator.neg, lambda v, out, x: -v, doc="-x.")
+scale = unary("scale", lambda x, c: x * c, lambda v, out, x, c: v * c, params={"c": REAL},
+              doc="x * c, for a number c (what ``h * c`` and ``h / c`` build).")
+shift = unary("shift", lambda x, c: x + c, pass_through, params={"c": REAL},
+              doc="x + c, for a number c (what ``h + c`` and ``h - c`` build).")
+rsub = unary("rsub", lambda x, c: c - x, lambda v, out, x, c: -v, params={"c": REAL},
+             doc="c - x, for a number c (what ``c - h`` builds).")
+rdiv = unary("rdiv", lambda x, c: c / x, lambda v, out, x, c: -v * c / (x * x),
+             params={"c": REAL}, doc="c / x, for a number c (what ``c / h`` builds).")
+inv = unary("inv", lambda x: 1 / x, lambda v, out, x: -v / (x * x), doc="1 / x.")
+pow = unary("pow", lambda x, p: x**p, lambda v, out, x, p: v * _pow_deriv(x, p),
+            params={"p": REAL}, doc="x ** p, for a number p (what ``h ** p`` builds).")
 
 # --- piecewise -----------------------------------------------------------------------------------
 
-abs = OpDef("abs", forward=np.abs, shape=same_shape,
-            vjp=(lambda g, out, x: np.sign(x) * g,),
-            jvp=(lambda t, out, x: np.sign(x) * t,))
-sqrt = OpDef("sqrt", forward=lambda x: np.sqrt(np.maximum(x, 0)), shape=same_shape,
-             vjp=(_sqrt_vjp,),
-             jvp=(_sqrt_jvp,))
-clamp = OpDef("clamp", params=("lo", "hi"), shape=same_shape,
-              forward=lambda x, lo, hi: np.minimum(hi, np.maximum(lo, x)),
-              vjp=(lambda g, out, x, lo, hi: np.where((x > lo) & (x < hi), g, 0),),
-              jvp=(lambda t, out, x, lo, hi: np.where((x > lo) & (x < hi), t, 0),))
-max = OpDef("max", inputs=("a", "b"), forward=np.maximum, shape=binary_shape("max"),
-            vjp=(lambda g, out, a, b: _winner(g, a, b), lambda g, out, a, b: _winner(g, b, a)),
-            jvp=(lambda t, out, a, b: _winner(t, a, b), lambda t, out, a, b: _winner(t, b, a)))
-min = OpDef("min", inputs=("a", "b"), forward=np.minimum, shape=binary_shape("min"),
-            vjp=(lambda g, out, a, b: _winner(g, b, a), lambda g, out, a, b: _winner(g, a, b)),
-            jvp=(lambda t, out, a, b: _winner(t, b, a), lambda t, out, a, b: _winner(t, a, b)))
-relu = OpDef("relu", forward=lambda x: np.maximum(x, 0), shape=same_shape,
-             vjp=(lambda g, out, x: np.where(x > 0, g, 0),),
-             jvp=(lambda t, out, x: np.where(x > 0, t, 0),))
+abs = unary("abs", np.abs, lambda v, out, x: np.sign(x) * v,
+            doc="|x|; its derivative is sign(x), 0 at x = 0.")
+sqrt = unary("sqrt", lambda x: np.sqrt(np.maximum(x, 0)), _sqrt_deriv,
+             doc="sqrt(max(x, 0)); its derivative is 1 / (2 sqrt x) where x > 0, else 0.")
+clamp = unary("clamp", lambda x, lo, hi: np.minimum(hi, np.maximum(lo, x)),
+              lambda v, out, x, lo, hi: np.where((x > lo) & (x < hi), v, 0),
+              params={"lo": REAL, "hi": REAL},
+              doc="min(hi, max(lo, x)); the gradient passes only where lo < x < hi strictly.")
+max = binary("max", np.maximum,
+             (lambda v, out, a, b: _winner(v, a, b), lambda v, out, a, b: _winner(v, b, a)),
+             doc="The elementwise maximum; on a tie each input gets half the gradient.")
+min = binary("min", np.minimum,
+             (lambda v, out, a, b: _winner(v, b, a), lambda v, out, a, b: _winner(v, a, b)),
+             doc="The elementwise minimum; on a tie each input gets half the gradient.")
+relu = unary("relu", lambda x: np.maximum(x, 0), lambda v, out, x: np.where(x > 0, v, 0),
+             doc="max(x, 0); the gradient passes where x > 0 (not at 0).")
 
 # --- transcendental ------------------------------------------------------------------------------
 
-exp = OpDef("exp", forward=np.exp, shape=same_shape,
-            vjp=(lambda g, out, x: g * out,),
-            jvp=(lambda t, out, x: t * out,))
-log = OpDef("log", forward=_log, shape=same_shape,
-            vjp=(lambda g, out, x: g / x,),
-            jvp=(lambda t, out, x: t / x,))
-safe_log = OpDef("safe_log", params=("eps",), defaults={"eps": 1e-6},
-                 forward=lambda x, eps: np.log(_softplus(x) + eps), shape=same_shape,
-                 vjp=(lambda g, out, x, eps: g * _safe_log_deriv(x, eps),),
-                 jvp=(lambda t, out, x, eps: t * _safe_log_deriv(x, eps),))
-sin = OpDef("sin", forward=np.sin, shape=same_shape,
-            vjp=(lambda g, out, x: g * np.cos(x),),
-            jvp=(lambda t, out, x: t * np.cos(x),))
-cos = OpDef("cos", forward=np.cos, shape=same_shape,
-            vjp=(lambda g, out, x: -g * np.sin(x),),
-            jvp=(lambda t, out, x: -t * np.sin(x),))
-tanh = OpDef("tanh", forward=np.tanh, shape=same_shape,
-             vjp=(lambda g, out, x: g * (1 - out * out),),
-             jvp=(lambda t, out, x: t * (1 - out * out),))
-sigmoid = OpDef("sigmoid", forward=_sigmoid, shape=same_shape,
-                vjp=(lambda g, out, x: g * out * (1 - out),),
-                jvp=(lambda t, out, x: t * out * (1 - out),))
-softplus = OpDef("softplus", forward=_softplus, shape=same_shape,
-                 vjp=(lambda g, out, x: g * _sigmoid(x),),
-                 jvp=(lambda t, out, x: t * _sigmoid(x),))
+exp = unary("exp", np.exp, lambda v, out, x: v * out, doc="e ** x.")
+log = unary("log", _log, lambda v, out, x: v / x,
+            doc="ln x; an element <= 0 or NaN is a DomainError and nothing is recorded.")
+safe_log = unary("safe_log", lambda x, eps: np.log(_softplus(x) + eps),
+                 lambda v, out, x, eps: v * _safe_log_deriv(x, eps),
+                 params={"eps": REAL}, defaults={"eps": 1e-6},
+                 doc="ln(softplus(x) + eps): a smooth stand-in for log, defined everywhere (not "
+                     "ln(x + eps); for a guarded log, use log of clamp).")
+sin = unary("sin", np.sin, lambda v, out, x: v * np.cos(x), doc="sin x.")
+cos = unary("cos", np.cos, lambda v, out, x: -v * np.sin(x), doc="cos x.")
+tanh = unary("tanh", np.tanh, lambda v, out, x: v * (1 - out * out), doc="tanh x.")
+sigmoid = unary("sigmoid", _sigmoid, lambda v, out, x: v * out * (1 - out),
+                doc="1 / (1 + e ** -x), computed without overflow.")
+softplus = unary("softplus", _softplus, lambda v, out, x: v * _sigmoid(x),
+                 doc="ln(1 + e ** x), computed stably: x + log1p(exp(-x)) for x > 0.")
 # fmt: on

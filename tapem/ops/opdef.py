@@ -9,32 +9,29 @@ Rules are pure functions of arrays (no closures on the tape):
 * ``jvp[i](t, out, *xs, *params) -> contribution of input i's tangent t to the output tangent``
   (the forward-mode interpreter sums the contributions, broadcasting each to the output shape).
 * ``shape(*avals, *params) -> ShapeDtype``: from anything with ``.shape`` and ``.dtype``; raises
-  :class:`~tapem.errors.ShapeMismatch` / :class:`~tapem.errors.InvalidArgument`. Every
-  interpreter runs it before the forward, so all of them fail on the same request. It must
-  depend on nothing but those shapes, dtypes and params: the eager interpreter remembers the
-  signatures that passed during a run and does not check them again.
+  :class:`~tapem.errors.ShapeMismatch` / :class:`~tapem.errors.InvalidArgument`. The recording
+  path runs it before asking any interpreter for a value, so all of them fail on the same
+  request. It must depend on nothing but those shapes, dtypes and params: a run remembers the
+  signatures that passed and does not check them again.
 
-Static parameters are passed positionally, after the inputs, in the order ``params`` declares.
+Static parameters are passed positionally, after the inputs, in the order ``params`` declares;
+each has a kind (:mod:`tapem.ops.params`) that checks it when the request is built.
 
 VJP rules must use numpy functions and operators only (no in-place writes): the Hessian code
 re-runs them on dual numbers.
 
-A custom op is just another ``OpDef``; no registry is involved:
+A custom op is just another ``OpDef``; no registry is involved. An elementwise op gives its
+derivative once (:func:`unary`, :func:`binary`):
 
 >>> import numpy as np
->>> cube = OpDef(
-...     "cube",
-...     forward=lambda x: x**3,
-...     vjp=(lambda g, out, x: 3 * x**2 * g,),
-...     jvp=(lambda t, out, x: 3 * x**2 * t,),
-...     shape=same_shape,
-... )
->>> cube.arity, cube.name
-(1, 'cube')
+>>> cube = unary("cube", lambda x: x**3, lambda v, out, x: 3 * x**2 * v, doc="x ** 3")
+>>> cube.arity, cube.name, str(inspect.signature(cube))
+(1, 'cube', '(x, /) -> tapem.requests.Op')
 """
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Mapping, Sequence
 from types import MappingProxyType
 from typing import Any, TypeAlias
@@ -42,6 +39,7 @@ from typing import Any, TypeAlias
 import numpy as np
 
 from tapem.errors import ShapeMismatch
+from tapem.ops.params import ANY, Kind
 from tapem.requests import Op, make_op
 
 _new = tuple.__new__
@@ -55,13 +53,16 @@ __all__ = [
     "Variadic",
     "VjpFn",
     "as_float",
+    "binary",
     "binary_shape",
     "broadcast_shapes",
     "float_dtype",
     "is_int",
     "is_real",
     "pass_through",
+    "result_dtype",
     "same_shape",
+    "unary",
 ]
 
 Forward: TypeAlias = Callable[..., Any]
@@ -136,40 +137,40 @@ class Variadic(Sequence[Any]):
         raise TypeError("a variadic rule serves any number of inputs")
 
 
+_NO_DEFAULTS: tuple[Any, ...] | None = None
+
+
 class OpDef:
-    """One op: its name, the names of its inputs and static parameters, and its four rules.
+    """One op: its name, its inputs and static parameters, its rules, and what it computes.
 
-    Calling an ``OpDef`` builds the :class:`~tapem.requests.Op` request:
-    ``ops.clamp(x, 0.0, 1.0)`` or ``ops.clamp(x, lo=0.0, hi=1.0)``. The first ``arity``
-    positional arguments are handles; the rest bind to ``params`` in order, with ``defaults``.
-    A variadic op (``inputs=None``) takes a sequence of handles first.
+    Calling an ``OpDef`` builds the :class:`~tapem.requests.Op` request, with the signature
+    ``name(*inputs, /, *params)``: ``ops.clamp(x, 0.0, 1.0)`` or ``ops.clamp(x, lo=0.0,
+    hi=1.0)``. The inputs are handles, given by position; a variadic op (``inputs=None``) takes
+    one sequence of handles first (``ops.concat([a, b], axis=0)``). Static parameters are
+    checked when the request is built, by their :class:`~tapem.ops.params.Kind`
+    (``params={"c": REAL}``; parameters given by name only, as a sequence, are of kind
+    ``ANY``), with ``defaults`` for the ones that may be left out.
+
+    The rules (see the module docstring): ``forward``, ``shape``, and the derivative, given
+    either as ``vjp`` and ``jvp`` (one rule per input, ``None`` for an input that is not
+    differentiable) or, for an op whose every input has a self-adjoint Jacobian (an
+    elementwise op: a diagonal one), once, as ``derivative``: one linear map
+    ``d(v, out, *inputs, *params)`` per input, applied to the cotangent for the VJP and to the
+    tangent for the JVP. ``doc`` says what the op computes (its formula first); it becomes the
+    op's docstring, under its signature, so ``help(ops.linear)`` shows both.
     """
-
-    __slots__ = (
-        "_plain",
-        "arity",
-        "defaults",
-        "doc",
-        "elementwise",
-        "forward",
-        "inputs",
-        "jvp",
-        "name",
-        "params",
-        "shape",
-        "vjp",
-    )
 
     def __init__(
         self,
         name: str,
         *,
         forward: Forward,
-        vjp: Sequence[VjpFn | None],
-        jvp: Sequence[JvpFn | None],
         shape: ShapeFn,
+        vjp: Sequence[VjpFn | None] | None = None,
+        jvp: Sequence[JvpFn | None] | None = None,
+        derivative: Sequence[VjpFn | None] | None = None,
         inputs: Sequence[str] | None = ("x",),
-        params: Sequence[str] = (),
+        params: Sequence[str] | Mapping[str, Kind] = (),
         defaults: Mapping[str, Any] | None = None,
         doc: str = "",
     ) -> None:
@@ -179,12 +180,20 @@ class OpDef:
         # Elementwise ops cannot fail on equal input shapes; interpreters may skip the rule then.
         self.elementwise = shape is same_shape or isinstance(shape, binary_shape)
         self.inputs = None if inputs is None else tuple(inputs)
-        self.arity = None if inputs is None else len(self.inputs or ())
-        self.params = tuple(params)
-        # the number of arguments of a call that is just the handles (-1: no such call)
-        self._plain = self.arity if self.arity is not None and not self.params else -1
-        self.defaults: Mapping[str, Any] = MappingProxyType(dict(defaults or {}))
+        self.arity = None if self.inputs is None else len(self.inputs)
+        kinds = dict(params) if isinstance(params, Mapping) else dict.fromkeys(params, ANY)
+        self.params = tuple(kinds)
+        self.kinds = tuple(kinds.values())
+        self.defaults: Mapping[str, Any] = MappingProxyType(
+            {k: kinds[k].check(name, k, v) for k, v in (defaults or {}).items()}
+        )
         self.doc = doc
+        if derivative is not None:
+            if vjp is not None or jvp is not None:
+                raise TypeError(f"op {name!r}: give either derivative or vjp and jvp, not both")
+            vjp = jvp = derivative
+        if vjp is None or jvp is None:
+            raise TypeError(f"op {name!r}: give its derivative (or its vjp and jvp rules)")
         if self.arity is not None:
             for label, rules in (("vjp", vjp), ("jvp", jvp)):
                 if len(rules) != self.arity:
@@ -194,11 +203,25 @@ class OpDef:
                     )
         self.vjp = tuple(vjp) if not isinstance(vjp, Variadic) else vjp
         self.jvp = tuple(jvp) if not isinstance(jvp, Variadic) else jvp
+        # the fast paths of __call__: the arguments when every parameter takes its default
+        # (None if some parameter has none), and the number of arguments that gives them all
+        every = all(p in self.defaults for p in self.params)
+        self._default_args = tuple(self.defaults[p] for p in self.params) if every else None
+        self._full = -1 if self.arity is None else self.arity + len(self.params)
+        # what help(), inspect and IDEs read: an op documents itself like a function
+        self.__name__ = self.__qualname__ = name
+        self.__signature__ = self._signature()
+        self.__doc__ = self._docstring()
 
     def __call__(self, *args: Any, **kwargs: Any) -> Op:
-        if len(args) == self._plain and not kwargs:  # the common case, first
-            # make_op inlined: the call would add a tenth to ``ops.sin(h)``
-            return _new(Op, (self, args, ()))
+        if not kwargs:  # the common cases first, without a call
+            n = len(args)
+            if n == self.arity and self._default_args is not None:
+                return _new(Op, (self, args, self._default_args))
+            if n == self._full and n - 1 == self.arity:  # the inputs and one parameter
+                c = args[-1]
+                if c.__class__ in self.kinds[0].ready:
+                    return _new(Op, (self, args[:-1], (c,)))
         arity = self.arity
         if arity is None:
             if not args:
@@ -212,40 +235,102 @@ class OpDef:
                     f"({', '.join(self.inputs or ())}); got {len(args)} argument(s)"
                 )
             inputs, rest = args[:arity], args[arity:]
-        if not rest and not kwargs and not self.params:
-            return make_op(self, inputs, ())
         return make_op(self, inputs, self.bind(rest, kwargs))
 
     def bind(self, args: Sequence[Any], kwargs: Mapping[str, Any]) -> tuple[Any, ...]:
-        """Static parameters from positional ``args`` and ``kwargs``, defaults filled in,
-        in declared order."""
+        """Static parameters from positional ``args`` and ``kwargs``, checked by their kinds,
+        defaults filled in, in declared order."""
+        if not args and not kwargs and self._default_args is not None:
+            return self._default_args
         if len(args) > len(self.params):
             raise TypeError(
-                f"{self.name}() takes parameters ({', '.join(self.params)}); got {len(args)} "
-                "positional ones"
+                f"{self.name}() takes parameters ({', '.join(self.params) or 'none'}); got "
+                f"{len(args)} positional ones"
             )
-        bound = dict(self.defaults)
-        bound.update(zip(self.params, args, strict=False))
+        given = dict(zip(self.params, args, strict=False))
         for key, value in kwargs.items():
             if key not in self.params:
                 raise TypeError(f"{self.name}() got an unexpected parameter {key!r}")
-            bound[key] = value
-        missing = [p for p in self.params if p not in bound]
+            if key in given:
+                raise TypeError(f"{self.name}() got parameter {key!r} twice")
+            given[key] = value
+        missing = [p for p in self.params if p not in given and p not in self.defaults]
         if missing:
             raise TypeError(f"{self.name}() is missing parameter(s) {', '.join(missing)}")
-        return tuple(_static(bound[p]) for p in self.params)
+        return tuple(
+            kind.check(self.name, p, given[p]) if p in given else self.defaults[p]
+            for p, kind in zip(self.params, self.kinds, strict=True)
+        )
+
+    def __get__(self, instance: object, owner: type | None = None) -> OpDef:
+        """An op stored on a class is the op itself (and pydoc documents ops as routines)."""
+        return self
+
+    def _signature(self) -> inspect.Signature:
+        positional = inspect.Parameter.POSITIONAL_ONLY
+        if self.inputs is None:
+            handles = [inspect.Parameter("xs", positional)]
+        else:
+            handles = [inspect.Parameter(name, positional) for name in self.inputs]
+        parameters: list[inspect.Parameter] = []
+        kind: inspect._ParameterKind = inspect.Parameter.POSITIONAL_OR_KEYWORD
+        empty = inspect.Parameter.empty
+        for p in self.params:
+            default = self.defaults.get(p, empty)
+            if default is empty and parameters and parameters[-1].default is not empty:
+                # a required parameter after optional ones (smooth_max_pool's beta): shown as
+                # keyword-only, the call that leaves the optional ones out
+                kind = inspect.Parameter.KEYWORD_ONLY
+            parameters.append(inspect.Parameter(p, kind, default=default))
+        return inspect.Signature([*handles, *parameters], return_annotation=Op)
+
+    def _docstring(self) -> str:
+        lines = [self.doc.strip()] if self.doc.strip() else []
+        if self.params:
+            kinds = ", ".join(
+                f"{p}: {k.what}" for p, k in zip(self.params, self.kinds, strict=True)
+            )
+            lines.append(f"Static parameters: {kinds}.")
+        lines.append(
+            f"Returns the request for the op; ``yield`` it to get the handle of its node. "
+            f"(``tapem.ops.{self.name}``, an :class:`~tapem.ops.opdef.OpDef`.)"
+        )
+        return "\n\n".join(lines)
 
     def __repr__(self) -> str:
         return f"<op {self.name}>"
 
 
-def _static(value: Any) -> Any:
-    """Static parameters are plain Python values (a numpy scalar would change result dtypes)."""
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, list):
-        return tuple(_static(v) for v in value)
-    return value
+def unary(
+    name: str,
+    forward: Forward,
+    derivative: VjpFn,
+    *,
+    doc: str,
+    params: Mapping[str, Kind] | None = None,
+    defaults: Mapping[str, Any] | None = None,
+    shape: ShapeFn | None = None,
+) -> OpDef:
+    """An elementwise op of one input ``x``: its forward, and its derivative once, as the map
+    ``d(v, out, x, *params)`` that multiplies ``v`` by ``f'(x)`` (the Jacobian is diagonal, so
+    the same map is the VJP and the JVP). The shape rule is ``same_shape`` unless given."""
+    return OpDef(name, inputs=("x",), params=params or {}, defaults=defaults, forward=forward,
+                 shape=shape or same_shape, derivative=(derivative,), doc=doc)  # fmt: skip
+
+
+def binary(
+    name: str,
+    forward: Forward,
+    derivative: tuple[VjpFn | None, VjpFn | None],
+    *,
+    doc: str,
+    inputs: tuple[str, str] = ("a", "b"),
+) -> OpDef:
+    """An elementwise op of two inputs that broadcast like numpy, with its derivative once: one
+    map ``d(v, out, a, b)`` per input (the VJP's cotangent may keep the broadcast shape: the
+    reverse pass sums it back to the input's shape)."""
+    return OpDef(name, inputs=inputs, forward=forward, shape=binary_shape(name),
+                 derivative=derivative, doc=doc)  # fmt: skip
 
 
 # --- checks of static parameters, float dtypes ---------------------------------------------------

@@ -8,8 +8,9 @@ import numpy as np
 
 from tapem.errors import ShapeMismatch
 from tapem.ops.opdef import OpDef, ShapeDtype, same_shape
+from tapem.ops.params import AXES, BOOL
 
-__all__ = ["log_softmax_last", "mean", "normalize_axes", "softmax_last", "sum"]
+__all__ = ["log_softmax_last", "mean", "softmax_last", "sum"]
 
 Axis = int | tuple[int, ...] | None
 
@@ -79,25 +80,32 @@ def _log_softmax_vjp(g: Any, out: Any) -> Any:
     return g - np.exp(out) * np.sum(g, axis=-1, keepdims=True)
 
 
+_AXES = {"axis": AXES, "keepdims": BOOL}
 _SUM_DEFAULTS = {"axis": None, "keepdims": False}
 
 # fmt: off
-sum = OpDef("sum", params=("axis", "keepdims"), defaults=_SUM_DEFAULTS,
+sum = OpDef("sum", params=_AXES, defaults=_SUM_DEFAULTS,
             forward=lambda x, axis, keepdims: np.sum(x, axis=axis, keepdims=keepdims),
             shape=_reduce_shape("sum"),
             vjp=(lambda g, out, x, axis, keepdims: _expand(g, x, axis, keepdims),),
-            jvp=(lambda t, out, x, axis, keepdims: np.sum(t, axis=axis, keepdims=keepdims),))
-mean = OpDef("mean", params=("axis", "keepdims"), defaults=_SUM_DEFAULTS,
+            jvp=(lambda t, out, x, axis, keepdims: np.sum(t, axis=axis, keepdims=keepdims),),
+            doc="The sum of x's elements over ``axis`` (all of them by default: a scalar, 0 for "
+                "an empty x), as numpy's sum.")
+mean = OpDef("mean", params=_AXES, defaults=_SUM_DEFAULTS,
              forward=lambda x, axis, keepdims: np.mean(x, axis=axis, keepdims=keepdims),
              shape=_reduce_shape("mean"),
              vjp=(lambda g, out, x, axis, keepdims: _expand(g, x, axis, keepdims)
                   / _count(x, axis),),
-             jvp=(lambda t, out, x, axis, keepdims: np.mean(t, axis=axis, keepdims=keepdims),))
+             jvp=(lambda t, out, x, axis, keepdims: np.mean(t, axis=axis, keepdims=keepdims),),
+             doc="The mean of x's elements over ``axis`` (all of them by default), as numpy's "
+                 "mean.")
 softmax_last = OpDef("softmax_last", forward=_softmax, shape=same_shape,
-                     vjp=(lambda g, out, x: _softmax_vjp(g, out),),
-                     jvp=(lambda t, out, x: _softmax_vjp(t, out),))
+                     derivative=(lambda v, out, x: _softmax_vjp(v, out),),  # symmetric Jacobian
+                     doc="exp(x) / sum(exp(x)) over the last axis, computed stably (a scalar "
+                         "gives 1).")
 log_softmax_last = OpDef("log_softmax_last", forward=_log_softmax, shape=same_shape,
                          vjp=(lambda g, out, x: _log_softmax_vjp(g, out),),
                          jvp=(lambda t, out, x: t - np.sum(np.exp(out) * t, axis=-1, keepdims=True)
-                              if np.ndim(out) else t * 0,))
+                              if np.ndim(out) else t * 0,),
+                         doc="x - log(sum(exp(x))) over the last axis, computed stably.")
 # fmt: on

@@ -37,7 +37,7 @@ import numpy as np
 from tapem.errors import InvalidArgument, ShapeMismatch
 from tapem.ops.opdef import OpDef, ShapeDtype, broadcast_shapes, result_dtype
 
-__all__ = ["decode_key", "encode_key", "gather", "index", "where"]
+__all__ = ["gather", "index", "where"]
 
 _BAD_KEY = (
     "index: a key holds ints, slices, None and ... (basic indexing); got {item!r}. "
