@@ -61,14 +61,20 @@ def readonly(value: Any) -> Any:
     """``value`` as an array its receiver cannot write to, nor make writable (0-d for numpy
     scalars); never a copy of a large array.
 
-    ``value`` must be an array tapem owns (nobody else writes to it after this call): it is
-    marked read-only itself and handed out as a read-only view of itself. Anything that is not
-    a numpy array or scalar (a shape, a dual number) is returned as it is.
+    ``value`` must be an array tapem owns (nobody else writes to it after this call), and so
+    must the arrays it is a view of: they are all marked read-only (numpy lets a view be made
+    writable again while any array under it is writable), and ``value`` is handed out as a
+    read-only view of itself. Anything that is not a numpy array or scalar (a shape, a dual
+    number) is returned as it is.
     """
     if isinstance(value, np.ndarray):
         if immutable(value):
             return value
-        value.flags.writeable = False
+        array: object = value
+        while isinstance(array, np.ndarray):
+            if array.flags.writeable:
+                array.flags.writeable = False
+            array = array.base
         view = value.view()
         view.flags.writeable = False
         return view
