@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import statistics
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 
 def best_time(fn: Callable[[], Any], repeats: int, number: int = 1) -> float:
@@ -35,3 +36,34 @@ def interleaved(
             fn()
             times[name].append(time.perf_counter() - start)
     return {name: summary(ts) for name, ts in times.items()}
+
+
+class Spread(NamedTuple):
+    """Seconds per call over several interleaved rounds: the best, the median and the worst."""
+
+    min: float
+    median: float
+    max: float
+
+    def per(self, count: float, scale: float = 1e6) -> str:
+        """``min / median / max`` of the time per ``count`` things, times ``scale`` (us)."""
+        return " / ".join(f"{v / count * scale:7.2f}" for v in self)
+
+    def ratio(self, other: Spread) -> str:
+        """This over ``other``, by best and by median times: ``1.05x (median 1.07x)``."""
+        return f"{self.min / other.min:5.2f}x (median {self.median / other.median:5.2f}x)"
+
+
+def spread(fns: dict[str, Callable[[], Any]], rounds: int, number: int = 1) -> dict[str, Spread]:
+    """The :class:`Spread` of each function, calling them in turn (``number`` calls per
+    turn) ``rounds`` times, so that drift in machine speed hits all of them alike."""
+    for fn in fns.values():  # warm up
+        fn()
+    times: dict[str, list[float]] = {name: [] for name in fns}
+    for _ in range(rounds):
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            for _ in range(number):
+                fn()
+            times[name].append((time.perf_counter() - start) / number)
+    return {name: Spread(min(ts), statistics.median(ts), max(ts)) for name, ts in times.items()}

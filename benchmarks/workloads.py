@@ -33,9 +33,26 @@ def chain_steps(x: tm.Handle, steps: int) -> tm.Gen[tm.Handle]:
 
 
 @tm.tapem
-def chain(x0: float, steps: int) -> tm.Gen[tm.Handle]:
+def chain_ops_steps(x: tm.Handle, steps: int) -> tm.Gen[tm.Handle]:
+    """The same steps written with ``ops.*`` calls instead of operators (``ops.scale(s, 0.9)``
+    for ``s * 0.9``): the two forms must cost the same."""
+    for _ in range(steps):
+        s = yield ops.sin(x)
+        a = yield ops.scale(s, 0.9)
+        b = yield ops.scale(x, 0.1)
+        c = yield ops.mul(b, x)
+        x = yield ops.add(a, c)
+    return x
+
+
+@tm.tapem
+def chain(x0: float, steps: int, *, form: str = "operators") -> tm.Gen[tm.Handle]:
+    """The op chain from a trainable scalar ``x0``, its steps in the operator form (``s * 0.9``)
+    or the ``ops`` form (``ops.scale(s, 0.9)``), summed at the end (``ops.sum``)."""
     x = yield from tm.param(np.array(x0), name="x")
-    return (yield from chain_steps(x, steps))
+    steps_of = chain_steps if form == "operators" else chain_ops_steps
+    y = yield from steps_of(x, steps)
+    return (yield ops.sum(y))
 
 
 def chain_numpy(x0: float, steps: int) -> tuple[float, float]:
@@ -51,17 +68,19 @@ def chain_numpy(x0: float, steps: int) -> tuple[float, float]:
     return float(x), float(g)
 
 
-# --- MLP step: float32, batch 128, 784-256-256-10 tanh, softmax cross-entropy ------------------
+# --- MLP step: batch 128, 784-256-256-10 tanh, softmax cross-entropy --------------------------
 
 
-def mlp_data(seed: int = 0, batch: int = 128) -> tuple[dict[str, Array], Array, Array]:
+def mlp_data(
+    seed: int = 0, batch: int = 128, dtype: Any = np.float32
+) -> tuple[dict[str, Array], Array, Array]:
     rng = np.random.default_rng(seed)
     sizes = [(256, 784), (256, 256), (10, 256)]
     params: dict[str, Array] = {}
     for i, (n_out, n_in) in enumerate(sizes, start=1):
-        params[f"W{i}"] = (rng.standard_normal((n_out, n_in)) / np.sqrt(n_in)).astype(np.float32)
-        params[f"b{i}"] = np.zeros(n_out, dtype=np.float32)
-    x = rng.standard_normal((batch, 784)).astype(np.float32)
+        params[f"W{i}"] = (rng.standard_normal((n_out, n_in)) / np.sqrt(n_in)).astype(dtype)
+        params[f"b{i}"] = np.zeros(n_out, dtype=dtype)
+    x = rng.standard_normal((batch, 784)).astype(dtype)
     y = rng.integers(0, 10, size=batch)
     return params, x, y
 

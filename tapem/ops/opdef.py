@@ -206,7 +206,8 @@ class OpDef:
         # the fast paths of __call__: the arguments when every parameter takes its default
         # (None if some parameter has none), and the number of arguments that gives them all
         every = all(p in self.defaults for p in self.params)
-        self._default_args = tuple(self.defaults[p] for p in self.params) if every else None
+        self._default_args = tuple(self.defaults[p] for p in self.params) if every else ()
+        self._plain = -1 if self.arity is None or not every else self.arity
         self._full = -1 if self.arity is None else self.arity + len(self.params)
         # what help(), inspect and IDEs read: an op documents itself like a function
         self.__name__ = self.__qualname__ = name
@@ -216,7 +217,7 @@ class OpDef:
     def __call__(self, *args: Any, **kwargs: Any) -> Op:
         if not kwargs:  # the common cases first, without a call
             n = len(args)
-            if n == self.arity and self._default_args is not None:
+            if n == self._plain:  # the inputs only, and every parameter has a default
                 return _new(Op, (self, args, self._default_args))
             if n == self._full and n - 1 == self.arity:  # the inputs and one parameter
                 c = args[-1]
@@ -240,7 +241,7 @@ class OpDef:
     def bind(self, args: Sequence[Any], kwargs: Mapping[str, Any]) -> tuple[Any, ...]:
         """Static parameters from positional ``args`` and ``kwargs``, checked by their kinds,
         defaults filled in, in declared order."""
-        if not args and not kwargs and self._default_args is not None:
+        if not args and not kwargs and self._plain >= 0:
             return self._default_args
         if len(args) > len(self.params):
             raise TypeError(
