@@ -27,6 +27,7 @@ from tapem.combinators import (
     mean_scalar_over_array,
     mean_scalar_over_dataset,
     param,
+    vmap,
 )
 from tapem.data import DataLoader, Dataset
 from tapem.errors import (
@@ -59,6 +60,7 @@ from tapem.transforms import (
     hvp,
     jacobian,
     jvp,
+    per_sample_grads,
     run,
     value_and_grad,
     value_of,
@@ -121,6 +123,7 @@ __all__ = [
     "ops",
     "optim",
     "param",
+    "per_sample_grads",
     "run",
     "save_checkpoint",
     "save_params",
@@ -128,4 +131,5 @@ __all__ = [
     "value_and_grad",
     "value_of",
     "vjp",
+    "vmap",
 ]

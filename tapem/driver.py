@@ -19,12 +19,12 @@ from typing import Any, TypeVar
 from returns.result import Failure, Result, Success
 
 from tapem import collector
-from tapem.errors import InvalidRequest, TapeError
+from tapem.errors import TapeError
 from tapem.program import Program
 from tapem.protocol import Interpreter
 from tapem.recording import Recording
 from tapem.requests import Leaf, Op
-from tapem.sites import Site, location_from_traceback
+from tapem.sites import location_from_traceback
 from tapem.tape import Tape
 
 __all__ = ["drive"]
@@ -47,14 +47,6 @@ def _start(program: object) -> Generator[Any, Any, Any]:
     return gen
 
 
-def _not_a_request(obj: object) -> InvalidRequest:
-    if isinstance(obj, (Program, Generator)):
-        return InvalidRequest(
-            obj, "use `yield from` to run a sub-program, e.g. `yield from tm.param(w)`"
-        )
-    return InvalidRequest(obj)
-
-
 def drive(
     program: Program[T], interpreter: Interpreter, tape: Tape
 ) -> Result[tuple[T, Tape], TapeError]:
@@ -67,10 +59,10 @@ def _drive(
     program: Program[T], interpreter: Interpreter, tape: Tape
 ) -> Result[tuple[T, Tape], TapeError]:
     gen = _start(program)
-    recording = Recording(tape, interpreter)
-    site = Site(gen, recording.nodes)
+    recording = Recording(tape, interpreter, gen)
+    site = recording.site
     interpreter.begin(tape, site)
-    leaf, op = recording.leaf, recording.op
+    leaf, op, other = recording.leaf, recording.op, recording.request
     send = gen.send
     try:
         request = next(gen)
@@ -82,7 +74,7 @@ def _drive(
                 elif cls is Leaf:
                     response = leaf(request)
                 else:
-                    raise _not_a_request(request)
+                    response = other(request)
             except TapeError as error:
                 if error.location is None:
                     error.location = site()

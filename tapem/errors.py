@@ -160,7 +160,8 @@ class NonFinite(TapeError):
     ``op`` and ``node_id`` name the node whose forward value (``phase == "forward"``) or whose
     VJP's cotangent (``phase == "backward"``; ``input_id`` is the input it was sent to) was not
     finite; ``created_at`` is the user's line that created that node (also the error's
-    ``location``).
+    ``location``); ``index`` is the position of its first non-finite element. Inside a batched
+    loss, ``sample`` is the index of the sample it belongs to (``None`` outside a batch).
     """
 
     def __init__(
@@ -172,17 +173,28 @@ class NonFinite(TapeError):
         detail: str = "",
         *,
         input_id: int | None = None,
+        index: tuple[int, ...] | None = None,
     ) -> None:
         self.node_id = node_id
         self.phase = phase
         self.created_at = created_at
         self.input_id = input_id
+        self.index = index
+        self.sample: int | None = None
         what = "value" if phase == "forward" else "cotangent"
         extra = f": {detail}" if detail else ""
         super().__init__(
             f"non-finite {what} in the {phase} pass at node {node_id} ({op}){extra}", op=op
         )
         self.location = created_at
+
+    def in_sample(self, sample: int) -> None:
+        """Say that the non-finite value belongs to sample ``sample`` of a batched loss."""
+        self.sample = sample
+        self.message = self.message.replace(
+            f"at node {self.node_id} ", f"at node {self.node_id} (sample {sample}) ", 1
+        )
+        self.args = (self.message,)
 
 
 class ScriptMismatch(TapeError):

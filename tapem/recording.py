@@ -34,12 +34,16 @@ from typing import Any, NoReturn
 
 import numpy as np
 
+from tapem.batching.apply import Batching
+from tapem.batching.levels import Batched, Begin, End, Level
 from tapem.errors import InvalidNodeId, InvalidRequest, TapeError
 from tapem.handle import Handle
 from tapem.ops import TABLE
 from tapem.ops.opdef import OpDef
+from tapem.program import Program
 from tapem.protocol import Interpreter
 from tapem.requests import Leaf, Op, make_op
+from tapem.sites import Site
 from tapem.tape import Record, Tape
 
 __all__ = ["Recording"]
@@ -60,8 +64,10 @@ class Recording:
     """
 
     __slots__ = (
+        "_batching",
         "_binary",
         "_leaf_value",
+        "_levels",
         "_op_value",
         "_refused",
         "_rule_ids",
@@ -70,11 +76,13 @@ class Recording:
         "_unary",
         "nodes",
         "rules",
+        "site",
     )
 
-    def __init__(self, tape: Tape, interpreter: Interpreter) -> None:
+    def __init__(self, tape: Tape, interpreter: Interpreter, gen: Any = None) -> None:
         self.nodes: list[Record] = list(tape._nodes)
         self.rules: list[OpDef] = list(tape._rules)
+        self.site = Site(gen, self.nodes)  # where the program (``gen``) is, for interpreters
         self._rule_ids = {rule: k for k, rule in enumerate(self.rules)}
         # The same, split by the arity of fixed-arity ops (1, 2, 3): a hit in the dict of a
         # request's number of inputs also checks its arity.
@@ -87,9 +95,23 @@ class Recording:
         self._leaf_value = interpreter.leaf
         self._op_value = interpreter.op
         self._refused = getattr(interpreter, "refused", None)
+        self._batching: Batching | None = None  # made when a batched run opens a level
+        self._levels: list[Level] = []  # the open levels (the batching's own list)
 
     def leaf(self, request: Leaf) -> Handle:
         """Record a leaf; its handle."""
+        if self._levels or request[0].__class__ is not np.ndarray:
+            return self._leaf_batched(request)
+        return self._record_leaf(request)
+
+    def _leaf_batched(self, request: Leaf) -> Handle:
+        if self._batching is None:  # per-sample data outside any batched run
+            raise InvalidRequest(
+                request, "its value is per-sample data of a batched run that has ended"
+            )
+        return self._batching.leaf(request)
+
+    def _record_leaf(self, request: Leaf) -> Handle:
         value = self._leaf_value(request)
         nodes = self.nodes
         nodes.append((value, request[1], request[2], (), None, ()))
@@ -183,9 +205,13 @@ class Recording:
         return handle
 
     def _op_checked(self, request: Op) -> Handle:
-        """The general path: resolve, check everything with typed errors, intern, record."""
+        """The general path: resolve, check everything with typed errors, intern, record (or
+        batch, for an op on per-sample handles)."""
         try:
-            request, xs, parents = self._checked(request)
+            request = self._resolved(request)
+            if self._batching is not None and _per_sample(request[1]):
+                return self._batching.op(request)
+            xs, parents = self._checked(request)
         except TapeError as error:
             self._refuse(request, error)
         rule, inputs, args = request
@@ -199,8 +225,9 @@ class Recording:
         self.nodes.append((value, None, any(p[2] for p in parents), ids, index, args))
         return Handle(len(self.nodes) - 1, value)
 
-    def _checked(self, request: Op) -> tuple[Op, tuple[Any, ...], list[Record]]:
-        """``request`` resolved, its inputs' values and records, once every check passed."""
+    def _resolved(self, request: Op) -> Op:
+        """``request`` with its op definition and bound arguments (resolving a name), once its
+        number of inputs is checked."""
         rule, inputs, args = request
         if isinstance(rule, str):
             rule, args = _resolve(rule, args)
@@ -210,17 +237,50 @@ class Recording:
                 request, f"its rule is a {type(rule).__name__}, not an op definition (OpDef)"
             )
         _check_arity(request, rule, len(inputs))
+        return request
+
+    def _checked(self, request: Op) -> tuple[tuple[Any, ...], list[Record]]:
+        """The values and records of ``request``'s inputs, once every check passed."""
+        rule, inputs, args = request
         nodes = self.nodes
         for k, h in enumerate(inputs):
             if h.__class__ is not Handle:
                 raise InvalidRequest(request, _not_a_handle(rule, k, h))
             i = h.id
             if not (isinstance(i, int) and 0 <= i < len(nodes) and nodes[i][0] is h._value):
+                if h._value.__class__ is Batched:
+                    raise InvalidRequest(
+                        request, f"input {k} is a per-sample handle of a batched run that ended"
+                    )
                 raise InvalidNodeId(i, len(nodes), rule.name, stale=0 <= i < len(nodes))
         parents = [nodes[h.id] for h in inputs]
         xs = tuple(p[0] for p in parents)
         self._check_shapes(rule, xs, args)
-        return request, xs, parents
+        return xs, parents
+
+    def request(self, request: Any) -> Any:
+        """Any other request: the opening and closing of a batched run, an ``Op`` or ``Leaf``
+        of a subclass; anything else is an :class:`~tapem.InvalidRequest`."""
+        cls = request.__class__
+        if cls is Begin:
+            if self._batching is None:
+                self._batching = Batching(self._record_leaf, self.op, self.site)
+                self._levels = self._batching.levels
+            self._batching.begin(request.level)
+            return None
+        if cls is End:
+            if self._batching is None:
+                raise InvalidRequest(request, "no batched run is open")
+            return self._batching.end(request.level, request.result)
+        if isinstance(request, Op):
+            return self.op(request)
+        if isinstance(request, Leaf):
+            return self.leaf(request)
+        if isinstance(request, (Program, Generator)):
+            raise InvalidRequest(
+                request, "use `yield from` to run a sub-program, e.g. `yield from tm.param(w)`"
+            )
+        raise InvalidRequest(request)
 
     def _by_arity(self, rule: OpDef) -> dict[OpDef, int]:
         """Where the fast path looks ``rule`` up: the dict of its arity (1, 2 or 3; any other
@@ -263,6 +323,11 @@ def _resolve(name: str, pairs: tuple[tuple[str, Any], ...]) -> tuple[OpDef, tupl
         return rule, rule.bind((), dict(pairs))
     except TypeError as error:
         raise InvalidRequest(name, str(error)) from None
+
+
+def _per_sample(inputs: tuple[Any, ...]) -> bool:
+    """Whether one of ``inputs`` is a per-sample handle (of a batched run)."""
+    return any(getattr(h, "_value", None).__class__ is Batched for h in inputs)
 
 
 def _check_arity(request: Op, rule: OpDef, n: int) -> None:

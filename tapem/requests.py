@@ -34,13 +34,15 @@ _LEAF_KINDS = frozenset("biuf")
 _new = tuple.__new__  # a module global: cheaper than looking ``__new__`` up on ``tuple``
 
 
-def leaf_array(value: Any, name: str | None, requires_grad: bool) -> np.ndarray[Any, Any]:
+def leaf_array(value: Any, name: str | None, requires_grad: bool) -> Any:
     """``value`` as the array a leaf holds, or :class:`~tapem.InvalidArgument`.
 
     A leaf holds booleans, integers or floats; a trainable leaf (``requires_grad``) is
     floating, so integer and boolean values become float64. Complex, object, string and
     ``None`` values are refused (tapem differentiates real-valued programs).
     """
+    if value.__class__ is not np.ndarray and getattr(value, "__tapem_per_sample__", False):
+        return value  # per-sample data of a batched run: the run makes the leaf
     array = value if value.__class__ is np.ndarray else np.asarray(value)
     kind = array.dtype.kind
     if kind not in _LEAF_KINDS:

@@ -21,7 +21,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("tapem.handle", "tapem.program"),  # what a program gets back; @tapem programs
     ("tapem.tape",),  # the recorded nodes
     ("tapem.backward",),  # the reverse pass
-    ("tapem.protocol", "tapem.recording", "tapem.driver"),  # the engine
+    ("tapem.protocol", "tapem.batching", "tapem.recording", "tapem.driver"),  # the engine
     ("tapem.interpreters",),  # Eager, ShapeOnly, Forward; Tracing, Debugging, Scripted
     ("tapem.combinators",),  # param, const, fold_m, mean_scalar_over*
     ("tapem.transforms",),  # run, value_and_grad, higher derivatives

@@ -66,6 +66,8 @@ __all__ = [
 ]
 
 Forward: TypeAlias = Callable[..., Any]
+BatchFn: TypeAlias = Callable[..., Any]
+"""A batching rule: ``batch(emit, xs, batched, args) -> handle`` (see :mod:`tapem.batching`)."""
 VjpFn: TypeAlias = Callable[..., Any]
 JvpFn: TypeAlias = Callable[..., Any]
 
@@ -173,8 +175,10 @@ class OpDef:
         params: Sequence[str] | Mapping[str, Kind] = (),
         defaults: Mapping[str, Any] | None = None,
         doc: str = "",
+        batch: BatchFn | None = None,
     ) -> None:
         self.name = name
+        self.batch = batch
         self.forward = forward
         self.shape = shape
         # Elementwise ops cannot fail on equal input shapes; interpreters may skip the rule then.
@@ -209,6 +213,8 @@ class OpDef:
         self._default_args = tuple(self.defaults[p] for p in self.params) if every else ()
         self._plain = -1 if self.arity is None or not every else self.arity
         self._full = -1 if self.arity is None else self.arity + len(self.params)
+        if type(self).bind is not OpDef.bind:  # a subclass binds its own way: no shortcut
+            self._full = self._plain = -1
         # what help(), inspect and IDEs read: an op documents itself like a function
         self.__name__ = self.__qualname__ = name
         self.__signature__ = self._signature()

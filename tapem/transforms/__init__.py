@@ -7,7 +7,13 @@
   Jacobians of a function of handles.
 """
 
-from tapem.transforms.gradients import NotAHandle, grad, value_and_grad, value_of
+from tapem.transforms.gradients import (
+    NotAHandle,
+    grad,
+    per_sample_grads,
+    value_and_grad,
+    value_of,
+)
 from tapem.transforms.higher import hessian, hvp, jacobian, jvp, vjp
 from tapem.transforms.running import evaluate, execute, run, run_or_raise
 
@@ -20,6 +26,7 @@ __all__ = [
     "hvp",
     "jacobian",
     "jvp",
+    "per_sample_grads",
     "run",
     "run_or_raise",
     "value_and_grad",

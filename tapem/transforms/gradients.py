@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
+
+import numpy as np
 
 from tapem import collector
 from tapem.arrays import readonly
 from tapem.backward import seed_for
-from tapem.errors import InvalidArgument
+from tapem.combinators import vmap
+from tapem.errors import InvalidArgument, ShapeMismatch
 from tapem.handle import Handle
 from tapem.interpreters.eager import Eager
-from tapem.program import Program
+from tapem.program import Gen, Program, tapem
 from tapem.protocol import Interpreter
 from tapem.tape import Tape
 from tapem.transforms.running import run_or_raise
 
-__all__ = ["NotAHandle", "grad", "run_to_node", "value_and_grad", "value_of"]
+__all__ = ["NotAHandle", "grad", "per_sample_grads", "run_to_node", "value_and_grad", "value_of"]
 
 Grads = dict[str | int, Any]
 
@@ -130,3 +134,52 @@ def _values(out: Any, tape: Tape) -> Any:
     if isinstance(out, dict):
         return {key: _values(item, tape) for key, item in out.items()}
     return out
+
+
+def per_sample_grads(
+    make_program: Callable[[Any], Program[Any]],
+    samples: Any,
+    *,
+    interpreter: Interpreter | None = None,
+) -> tuple[Any, Grads]:
+    """Each sample's loss and gradients, from one batched run: ``(values, grads)``.
+
+    ``make_program(sample)`` returns the program of one sample's scalar loss, declaring its
+    parameters with ``tm.param(..., name=...)`` as usual; ``samples`` is as for
+    :func:`tapem.vmap`. ``values`` has shape ``[N]`` and ``grads[name]`` shape
+    ``[N, *param.shape]``: row ``i`` is what ``tm.value_and_grad(make_program(samples[i]))``
+    gives (up to rounding), for differential privacy, influence functions and the like. The
+    program runs once over the batch, each parameter copied once per sample (so each copy's
+    gradient is its sample's).
+
+    >>> import numpy as np
+    >>> import tapem as tm
+    >>> @tm.tapem
+    ... def loss(x):
+    ...     w = yield from tm.param(np.array([1.0, 2.0]), name="w")
+    ...     X = yield from tm.const(x)
+    ...     return (yield tm.ops.sum((yield w * X)))
+    >>> values, grads = tm.per_sample_grads(loss, np.array([[1.0, 0.0], [3.0, 4.0]]))
+    >>> assert np.array_equal(values, [1.0, 11.0]) and np.array_equal(grads["w"], [[1, 0], [3, 4]])
+    """
+    interp = interpreter if interpreter is not None else Eager()
+    with collector.paused():
+        out, tape = run_to_node(_per_sample(make_program, samples), interp, "per_sample_grads")
+        value = tape.value(out)
+        if value.shape != (len(samples),):
+            raise ShapeMismatch(
+                "per_sample_grads",
+                [value.shape[1:]],
+                "the program must return the handle of a scalar loss",
+            )
+        grads = interp.backward(tape, out, np.ones_like(value))
+    result: Grads = {}
+    for i, key in param_keys(tape).items():
+        if i < len(grads) and grads[i] is not None:
+            result[key] = readonly(grads[i])
+    return value, result
+
+
+@tapem
+def _per_sample(make_program: Callable[[Any], Program[Any]], samples: Any) -> Gen[Any]:
+    return (yield from vmap(make_program, samples, tag="per_sample_grads", per_sample_params=True))

@@ -1,0 +1,193 @@
+"""How a request on per-sample handles becomes ordinary, batched requests.
+
+The recording path hands :class:`Batching` every leaf made inside an open level and every op
+one of whose inputs is a per-sample handle. An op is batched over the innermost level among
+its inputs: its shape rule first checks one sample's shapes (so a mistake fails as it would in
+the loop, at the same line), then its **batching rule** (``OpDef.batch``) emits the ordinary
+requests that compute every sample at once, and the result is handed back as a per-sample
+handle. Each emitted request goes through the whole recording path again (an input batched
+over an outer level is batched there in turn), so every interpreter sees, and every tape
+records, ordinary batched ops: the usual reverse pass differentiates them.
+
+An elementwise op without a rule of its own is batched by broadcasting; any other op without
+one runs once per sample (each sample's inputs indexed out, the results stacked), announced by
+a :class:`BatchingWarning` naming the op, once per line.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from tapem.batching.levels import Batched, Level, per_sample, real_handle
+from tapem.batching.stacked import Stacked
+from tapem.errors import InvalidArgument, NonFinite
+from tapem.handle import Handle
+from tapem.ops import elementwise, selection, structural
+from tapem.ops.opdef import OpDef
+from tapem.requests import Leaf, Op, make_op
+from tapem.sites import Site, line_of
+
+__all__ = ["Batching", "BatchingWarning", "broadcast", "elementwise_batch"]
+
+Emit = Callable[[Op], Handle]
+
+
+class BatchingWarning(UserWarning):
+    """An op without a batching rule ran once per sample inside a batched loss."""
+
+
+class Batching:
+    """The levels open in one run, and the batching of its leaves and ops.
+
+    ``leaf`` and ``op`` are the recording path's own (requests they are given are recorded as
+    ordinary requests, and may be batched again over an outer level).
+    """
+
+    __slots__ = ("_leaf", "_op", "_site", "levels")
+
+    def __init__(self, leaf: Callable[[Leaf], Handle], op: Emit, site: Site) -> None:
+        self.levels: list[Level] = []
+        self._leaf = leaf
+        self._op = op
+        self._site = site
+
+    def begin(self, level: Level) -> None:
+        level.depth = len(self.levels)
+        self.levels.append(level)
+
+    def end(self, level: Level, result: Any) -> Any:
+        """Close ``level`` (and any level left open inside it) and return ``result`` with its
+        per-sample handles replaced by the real, batched ones."""
+        if level not in self.levels:
+            raise InvalidArgument("tm.vmap: this batched run is not open (closed twice?)")
+        del self.levels[self.levels.index(level) :]
+        if result is None:  # closed by an error in the per-sample program
+            return None
+        return _map_handles(result, lambda h: self._unbatched(h, level))
+
+    def _unbatched(self, handle: Handle, level: Level) -> Handle:
+        real = real_handle(handle, level)
+        if real is not None:
+            return real  # type: ignore[no-any-return]
+        return broadcast(self._op, self._leaf, handle, level.size)  # the same for every sample
+
+    def leaf(self, request: Leaf) -> Handle:
+        """A leaf made inside a level: per-sample data (a :class:`Stacked` value) becomes a
+        batched leaf; so does a trainable leaf of a level with per-sample parameters."""
+        value, name, requires_grad = request
+        if value.__class__ is Stacked:
+            level = value.level
+            stacked = Leaf(value.stacked, name, requires_grad)
+            return per_sample(self._leaf(stacked), level)
+        level = self.levels[-1] if self.levels else None
+        if level is not None and level.per_sample_params and requires_grad:
+            copies = np.broadcast_to(value, (level.size, *value.shape))
+            return per_sample(self._leaf(Leaf(copies, name, True)), level)
+        return self._leaf(request)
+
+    def op(self, request: Op) -> Handle:
+        """``request`` (resolved, with at least one per-sample input) batched over the
+        innermost level among its inputs; its per-sample handle."""
+        rule, inputs, args = request
+        level = max(
+            (h._value.level for h in inputs if h._value.__class__ is Batched),
+            key=lambda lv: lv.depth,
+        )
+        xs, batched, samples = [], [], []
+        for h in inputs:
+            real = real_handle(h, level)
+            xs.append(h if real is None else real)
+            batched.append(real is not None)
+            samples.append(h._value)  # one sample's shape and dtype, or the node's own value
+        rule.shape(*samples, *args)  # one sample's check: fails as the loop would
+        rule_of = rule.batch if rule.batch is not None else _derived(rule, self._site)
+        try:
+            out = rule_of(self._op, tuple(xs), tuple(batched), args)
+        except NonFinite as error:
+            if error.sample is None and error.index:
+                error.in_sample(error.index[0])
+            raise
+        return per_sample(out, level)
+
+
+def _derived(rule: OpDef, site: Site) -> Callable[..., Handle]:
+    """The batching rule of an op without one of its own."""
+    if rule.elementwise:
+        return elementwise_batch(rule)
+    raw = site.raw()
+    message = (
+        f"{rule.name} has no batching rule: inside a batched loss it runs once per sample "
+        "(give its OpDef a batch= rule to run it once on the whole batch)"
+    )
+    if raw is None:
+        warnings.warn(message, BatchingWarning, stacklevel=2)
+    else:
+        code, offset = raw
+        warnings.warn_explicit(message, BatchingWarning, code.co_filename, line_of(code, offset))
+    return lambda emit, xs, batched, args: _sample_by_sample(emit, rule, xs, batched, args)
+
+
+def elementwise_batch(rule: OpDef) -> Callable[..., Handle]:
+    """The batching rule of an elementwise op: the op itself on the batched inputs, after
+    giving a batched input of fewer axes than the other size-1 axes after its batch axis (so
+    that numpy's broadcasting lines up the samples' axes, as it does for one sample)."""
+
+    def batch(emit: Emit, xs: tuple[Handle, ...], batched: tuple[bool, ...], args: Any) -> Handle:
+        rank = max(len(x.shape) - b for x, b in zip(xs, batched, strict=True))
+        aligned = tuple(
+            _with_axes(emit, x, rank) if b else x for x, b in zip(xs, batched, strict=True)
+        )
+        return emit(make_op(rule, aligned, args))
+
+    return batch
+
+
+def _with_axes(emit: Emit, x: Handle, rank: int) -> Handle:
+    """Batched ``x`` with size-1 axes after its batch axis, to ``rank`` axes per sample."""
+    shape = x.shape
+    missing = rank - (len(shape) - 1)
+    if missing <= 0:
+        return x
+    return emit(structural.reshape(x, (shape[0], *(1,) * missing, *shape[1:])))
+
+
+def broadcast(emit: Emit, leaf: Callable[[Leaf], Handle], x: Handle, size: int) -> Handle:
+    """``x`` (not batched) repeated ``size`` times along a new axis 0: one copy per sample (a
+    product with ones, so that its gradient is the sum over the samples)."""
+    ones = leaf(Leaf(np.ones((size, *(1,) * len(x.shape)), dtype=x.dtype), None, False))
+    return emit(elementwise.mul(ones, x))
+
+
+def _sample_by_sample(
+    emit: Emit, rule: OpDef, xs: tuple[Handle, ...], batched: tuple[bool, ...], args: Any
+) -> Handle:
+    """``rule`` run once per sample, each sample's inputs indexed out, the results stacked."""
+    size = next(x.shape[0] for x, b in zip(xs, batched, strict=True) if b)
+    outs = []
+    for i in range(size):
+        inputs = tuple(
+            emit(selection.index(x, i)) if b else x for x, b in zip(xs, batched, strict=True)
+        )
+        try:
+            outs.append(emit(make_op(rule, inputs, args)))
+        except NonFinite as error:
+            error.in_sample(i)
+            raise
+    return emit(structural.stack(outs, 0))
+
+
+def _map_handles(tree: Any, f: Callable[[Handle], Handle]) -> Any:
+    if isinstance(tree, Handle):
+        return f(tree)
+    if isinstance(tree, (list, tuple)):
+        return type(tree)(_map_handles(item, f) for item in tree)
+    if isinstance(tree, dict):
+        return {key: _map_handles(item, f) for key, item in tree.items()}
+    raise InvalidArgument(
+        f"tm.vmap: the per-sample program must return handles (or tuples, lists or dicts of "
+        f"them); got a {type(tree).__name__}"
+    )
