@@ -24,7 +24,7 @@ import numpy as np
 
 from tapem.batching.levels import Batched, Level, per_sample, real_handle
 from tapem.batching.stacked import Stacked
-from tapem.errors import InvalidArgument, NonFinite
+from tapem.errors import InvalidArgument, InvalidRequest, NonFinite
 from tapem.handle import Handle
 from tapem.ops import elementwise, selection, structural
 from tapem.ops.opdef import OpDef
@@ -93,10 +93,12 @@ class Batching:
         """``request`` (resolved, with at least one per-sample input) batched over the
         innermost level among its inputs; its per-sample handle."""
         rule, inputs, args = request
-        level = max(
-            (h._value.level for h in inputs if h._value.__class__ is Batched),
-            key=lambda lv: lv.depth,
-        )
+        levels = [h._value.level for h in inputs if h._value.__class__ is Batched]
+        if any(level not in self.levels for level in levels):
+            raise InvalidRequest(
+                request, "an input is a per-sample handle of a batched run that ended"
+            )
+        level = max(levels, key=lambda lv: lv.depth)
         xs, batched, samples = [], [], []
         for h in inputs:
             real = real_handle(h, level)

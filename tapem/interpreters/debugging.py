@@ -48,6 +48,12 @@ def _describe(value: Any) -> str:
     return f"{nan} NaN and {inf} Inf among {array.size} element(s)"
 
 
+def _first_bad(value: Any) -> tuple[int, ...]:
+    """The position of the first NaN or Inf in ``value`` (row-major order)."""
+    bad = np.argwhere(~np.isfinite(np.asarray(value)))
+    return tuple(int(i) for i in bad[0]) if len(bad) else ()
+
+
 class NonFiniteWarning(RuntimeWarning):
     """What :class:`Debugging` warns with when ``warn=True``; ``error`` is the would-be error."""
 
@@ -189,7 +195,8 @@ class Debugging(Wrapper):
                 op = request.op
                 cause = "this op made it from its inputs (e.g. 0/0, inf - inf, overflow)"
             detail = f"it has {_describe(value)}; {cause}"
-            self._report(NonFinite(op, node, "forward", locate(raw), detail), raw)
+            error = NonFinite(op, node, "forward", locate(raw), detail, index=_first_bad(value))
+            self._report(error, raw)
         return value
 
     def end(self, tape: Tape) -> None:
