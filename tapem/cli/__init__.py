@@ -12,8 +12,10 @@ True
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
+from importlib.metadata import version
 
 from tapem.cli import check, demo, trace
 from tapem.cli.common import Command, UsageError
@@ -26,9 +28,10 @@ COMMANDS: tuple[Command, ...] = (demo.COMMAND, trace.COMMAND, check.COMMAND)
 def build_parser(commands: Sequence[Command] = COMMANDS) -> argparse.ArgumentParser:
     """The ``python -m tapem`` parser, with one subparser per command."""
     parser = argparse.ArgumentParser(
-        prog="python -m tapem",
+        prog=_program_name(),
         description="Tools for tapem programs (differentiable losses as generators).",
     )
+    parser.add_argument("--version", action="version", version=f"tapem {version('tapem')}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for command in commands:
         sub = subparsers.add_parser(command.name, help=command.help, description=command.help)
@@ -43,10 +46,16 @@ def main(argv: Sequence[str] | None = None, commands: Sequence[Command] = COMMAN
     A :class:`~tapem.cli.common.UsageError` is printed as ``python -m tapem <command>: error:
     ...`` with status 2, like argparse's own errors.
     """
-    args = build_parser(commands).parse_args(argv)
+    parser = build_parser(commands)
+    args = parser.parse_args(argv)
     try:
         status: int = args.run(args)
     except UsageError as error:
-        print(f"python -m tapem {args.command}: error: {error}", file=sys.stderr)
+        print(f"{parser.prog} {args.command}: error: {error}", file=sys.stderr)
         return 2
     return status
+
+
+def _program_name() -> str:
+    """How the user ran us: the ``tapem`` console script, or ``python -m tapem``."""
+    return "tapem" if os.path.basename(sys.argv[0]) == "tapem" else "python -m tapem"
