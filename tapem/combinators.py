@@ -30,7 +30,7 @@ from tapem.handle import Handle
 from tapem.ops.elementwise import add, scale
 from tapem.ops.reductions import sum as sum_
 from tapem.program import Gen, Subprogram, tapem
-from tapem.requests import Leaf, Op, leaf_array
+from tapem.requests import Leaf, leaf_array, make_leaf, make_op
 
 __all__ = [
     "const",
@@ -45,7 +45,6 @@ __all__ = [
 A = TypeVar("A")
 X = TypeVar("X")
 
-_new = tuple.__new__
 
 LossOf = Callable[[X], Subprogram[Handle]]
 """A per-sample loss: called with one sample, returns a program (or generator) whose result is
@@ -66,7 +65,7 @@ def const(value: Any, name: str | None = None) -> Gen[Handle]:
     """A data leaf (``requires_grad=False``): inputs, labels, masks, frozen tensors."""
     if value.__class__ is not np.ndarray or value.dtype.kind not in "fiub":
         value = leaf_array(value, name, False)  # what Leaf(value, name, False) does
-    return (yield _new(Leaf, (value, name, False)))
+    return (yield make_leaf(value, name, False))
 
 
 @tapem
@@ -165,7 +164,7 @@ def mean_scalar_over(
         loss = yield from loss_of(x)
         if loss.__class__ is not Handle or loss._value.shape != ():  # the check, inlined
             loss = _scalar_loss(loss, tag)
-        return (yield _new(Op, (add, (acc, loss), ())))
+        return (yield make_op(add, (acc, loss), ()))
 
     total = yield from fold_m(step, first, samples[1:])
     inv = 1.0 / len(samples)

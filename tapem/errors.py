@@ -27,6 +27,7 @@ __all__ = [
     "ShapeMismatch",
     "SourceLocation",
     "TapeError",
+    "UnsupportedOperation",
     "require_keys",
 ]
 
@@ -195,6 +196,12 @@ class NonFinite(TapeError):
             f"at node {self.node_id} ", f"at node {self.node_id} (sample {sample}) ", 1
         )
         self.args = (self.message,)
+
+
+class UnsupportedOperation(TapeError, TypeError):
+    """A numpy function, method or operator that tapem has no op for, used on a handle (or a
+    request); the message names the closest op. Also a ``TypeError``, as numpy's own refusals
+    are."""
 
 
 class ScriptMismatch(TapeError):

@@ -21,13 +21,12 @@ from typing import Any
 
 import numpy as np
 
+from tapem.expressions import Arithmetic, binary
 from tapem.ops import elementwise as _ew
 from tapem.ops import linalg as _la
 from tapem.ops import selection as _sel
 from tapem.ops import structural as _st
-from tapem.requests import Op, make_op
-
-_new = tuple.__new__
+from tapem.requests import Leaf, Op, make_op
 
 __all__ = ["Handle", "dtype_code", "format_shape"]
 
@@ -50,7 +49,7 @@ def _is_scalar(value: object) -> bool:
     return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
 
 
-class Handle:
+class Handle(Arithmetic):
     """A reference to node ``id`` of the tape being built, with its ``shape`` and ``dtype``.
 
     A program reads nothing else from a handle: the node's value stays on the tape, which is
@@ -62,7 +61,6 @@ class Handle:
     """
 
     __slots__ = ("_value", "id")
-    __array_ufunc__ = None  # numpy scalars on the left defer to our reflected operators
 
     def __init__(self, node_id: int, value: Any) -> None:
         self.id = node_id
@@ -88,72 +86,60 @@ class Handle:
         return f"%{self.id}:{dtype_code(self.dtype)}{format_shape(self.shape)}"
 
     # --- operator sugar: each builds one Op request -------------------------------------------
+    # The common cases (a handle with a handle or a float) build the resolved request at once;
+    # everything else (numbers of other types, requests, numpy's functions) is Arithmetic's.
 
-    def __add__(self, other: Handle | float) -> Op:
-        if other.__class__ is Handle:  # the common cases first, without a call
-            return _new(Op, (_ew.add, (self, other), ()))
-        if other.__class__ is float:
-            return _new(Op, (_ew.shift, (self,), (other,)))
-        if isinstance(other, Handle):
+    @classmethod
+    def _build(cls, name: str, inputs: Any, params: dict[str, Any]) -> Op:
+        rule = _RESOLVED.get(name)
+        return Op(name if rule is None else rule, inputs, params)
+
+    @classmethod
+    def _const(cls, value: Any) -> Leaf:
+        return Leaf(np.asarray(value), None, False)
+
+    def __add__(self, other: Any) -> Any:
+        if other.__class__ is Handle:
             return make_op(_ew.add, (self, other), ())
-        return _scalar_op(_ew.shift, self, other, "+")
+        if other.__class__ is float:
+            return make_op(_ew.shift, (self,), (other,))
+        return binary("+", self, other)
 
-    def __radd__(self, other: float) -> Op:
-        return _scalar_op(_ew.shift, self, other, "+")
+    def __radd__(self, other: Any) -> Any:
+        if other.__class__ is float:
+            return make_op(_ew.shift, (self,), (other,))
+        return binary("+", other, self)
 
-    def __sub__(self, other: Handle | float) -> Op:
-        if isinstance(other, Handle):
+    def __sub__(self, other: Any) -> Any:
+        if other.__class__ is Handle:
             return make_op(_ew.sub, (self, other), ())
-        return _scalar_op(_ew.shift, self, -_scalar(other, "-"), "-")
+        return binary("-", self, other)
 
-    def __rsub__(self, other: float) -> Op:
-        return _scalar_op(_ew.rsub, self, other, "-")
-
-    def __mul__(self, other: Handle | float) -> Op:
-        if other.__class__ is Handle:  # the common cases first, without a call
-            return _new(Op, (_ew.mul, (self, other), ()))
-        if other.__class__ is float:
-            return _new(Op, (_ew.scale, (self,), (other,)))
-        if isinstance(other, Handle):
+    def __mul__(self, other: Any) -> Any:
+        if other.__class__ is Handle:
             return make_op(_ew.mul, (self, other), ())
-        return _scalar_op(_ew.scale, self, other, "*")
-
-    def __rmul__(self, other: float) -> Op:
         if other.__class__ is float:
-            return _new(Op, (_ew.scale, (self,), (other,)))
-        return _scalar_op(_ew.scale, self, other, "*")
+            return make_op(_ew.scale, (self,), (other,))
+        return binary("*", self, other)
 
-    def __truediv__(self, other: Handle | float) -> Op:
-        if isinstance(other, Handle):
+    def __rmul__(self, other: Any) -> Any:
+        if other.__class__ is float:
+            return make_op(_ew.scale, (self,), (other,))
+        return binary("*", other, self)
+
+    def __truediv__(self, other: Any) -> Any:
+        if other.__class__ is Handle:
             return make_op(_ew.div, (self, other), ())
-        return _scalar_op(_ew.scale, self, 1.0 / _scalar(other, "/"), "/")
+        return binary("/", self, other)
 
-    def __rtruediv__(self, other: float) -> Op:
-        return _scalar_op(_ew.rdiv, self, other, "/")
-
-    def __pow__(self, other: float) -> Op:
-        return make_op(_ew.pow, (self,), (_scalar(other, "**"),))
-
-    def __neg__(self) -> Op:
-        return make_op(_ew.neg, (self,), ())
-
-    def __abs__(self) -> Op:
-        return make_op(_ew.abs, (self,), ())
-
-    def __matmul__(self, other: Handle) -> Op:
-        if not isinstance(other, Handle):
-            return NotImplemented
-        return make_op(_la.matmul, (self, other), ())
+    def __matmul__(self, other: Any) -> Any:
+        if other.__class__ is Handle:
+            return make_op(_la.matmul, (self, other), ())
+        return binary("@", self, other)
 
     def __getitem__(self, key: Any) -> Op:
         """Basic indexing (ints, slices, ``None``, ``...``): ``ops.index``."""
-        return make_op(_sel.index, (self,), (_sel.encode_key(key),))
-
-    def __iter__(self) -> Any:
-        raise TypeError(
-            "a tapem handle is not iterable (its values are on the tape, not in the program); "
-            "index it one request at a time, e.g. `row = yield h[i]`"
-        )
+        return Op(_sel.index, (self,), {"key": key})
 
     @property
     def T(self) -> Op:  # noqa: N802 - numpy's spelling
@@ -161,17 +147,8 @@ class Handle:
         return make_op(_st.transpose, (self,), (None,))
 
 
-def _scalar(value: object, symbol: str) -> float:
-    if type(value) is float:
-        return value
-    if not _is_scalar(value):
-        raise TypeError(
-            f"unsupported operand for {symbol} with a tapem handle: {type(value).__name__}; "
-            "combine handles with handles or with Python/numpy scalars "
-            "(wrap an array in `yield from tm.const(array)` first)"
-        )
-    return float(value)  # type: ignore[arg-type]
-
-
-def _scalar_op(rule: Any, handle: Handle, value: object, symbol: str) -> Op:
-    return make_op(rule, (handle,), (_scalar(value, symbol),))
+_RESOLVED = {rule.name: rule for rule in (
+    _ew.add, _ew.sub, _ew.mul, _ew.div, _ew.shift, _ew.scale, _ew.rsub, _ew.rdiv, _ew.pow,
+    _ew.neg, _ew.abs, _la.matmul, _st.transpose,
+)}  # fmt: skip
+"""The ops of the operators, resolved at once (numpy's functions go by name)."""

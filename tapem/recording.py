@@ -100,7 +100,7 @@ class Recording:
 
     def leaf(self, request: Leaf) -> Handle:
         """Record a leaf; its handle."""
-        if self._levels or request[0].__class__ is not np.ndarray:
+        if self._levels or request._value.__class__ is not np.ndarray:
             return self._leaf_batched(request)
         return self._record_leaf(request)
 
@@ -114,7 +114,7 @@ class Recording:
     def _record_leaf(self, request: Leaf) -> Handle:
         value = self._leaf_value(request)
         nodes = self.nodes
-        nodes.append((value, request[1], request[2], (), None, ()))
+        nodes.append((value, request._name, request._requires_grad, (), None, ()))
         handle = _alloc(Handle)
         handle.id = len(nodes) - 1
         handle._value = value
@@ -122,7 +122,7 @@ class Recording:
 
     def op(self, request: Op) -> Handle:
         """Record an op; its handle."""
-        rule, inputs, args = request
+        rule, inputs, args = request._rule, request._inputs, request._args
         nodes = self.nodes
         n = len(inputs)
         ids: tuple[int, ...]
@@ -206,15 +206,17 @@ class Recording:
 
     def _op_checked(self, request: Op) -> Handle:
         """The general path: resolve, check everything with typed errors, intern, record (or
-        batch, for an op on per-sample handles)."""
+        record an expression op by op, or batch an op on per-sample handles)."""
+        if any(isinstance(x, (Op, Leaf)) for x in request._inputs):
+            return self._expression(request, {})
         try:
             request = self._resolved(request)
-            if self._batching is not None and _per_sample(request[1]):
+            if self._batching is not None and _per_sample(request._inputs):
                 return self._batching.op(request)
             xs, parents = self._checked(request)
         except TapeError as error:
             self._refuse(request, error)
-        rule, inputs, args = request
+        rule, inputs, args = request._rule, request._inputs, request._args
         value = self._op_value(request, xs)
         index = self._rule_ids.get(rule)
         if index is None:
@@ -225,10 +227,26 @@ class Recording:
         self.nodes.append((value, None, any(p[2] for p in parents), ids, index, args))
         return Handle(len(self.nodes) - 1, value)
 
+    def _expression(self, request: Op, done: dict[int, Handle]) -> Handle:
+        """Record an expression (an op some of whose inputs are requests): its inputs first,
+        left to right and depth first (the order Python built them in), each request once
+        (``done``, by identity), then the op itself; each is an ordinary request."""
+        inputs = []
+        for x in request._inputs:
+            if isinstance(x, (Op, Leaf)):
+                handle = done.get(id(x))
+                if handle is None:
+                    handle = done[id(x)] = (
+                        self._expression(x, done) if isinstance(x, Op) else self.leaf(x)
+                    )
+                x = handle
+            inputs.append(x)
+        return self.op(make_op(request._rule, tuple(inputs), request._args))
+
     def _resolved(self, request: Op) -> Op:
         """``request`` with its op definition and bound arguments (resolving a name), once its
         number of inputs is checked."""
-        rule, inputs, args = request
+        rule, inputs, args = request._rule, request._inputs, request._args
         if isinstance(rule, str):
             rule, args = _resolve(rule, args)
             request = make_op(rule, inputs, args)
@@ -241,7 +259,7 @@ class Recording:
 
     def _checked(self, request: Op) -> tuple[tuple[Any, ...], list[Record]]:
         """The values and records of ``request``'s inputs, once every check passed."""
-        rule, inputs, args = request
+        rule, inputs, args = request._rule, request._inputs, request._args
         nodes = self.nodes
         for k, h in enumerate(inputs):
             if h.__class__ is not Handle:

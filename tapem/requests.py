@@ -25,13 +25,12 @@ from typing import Any, TypeAlias
 import numpy as np
 
 from tapem.errors import InvalidArgument
+from tapem.expressions import Arithmetic
 
-__all__ = ["Leaf", "Op", "Request", "leaf_array", "make_op"]
+__all__ = ["Leaf", "Op", "Request", "leaf_array", "make_leaf", "make_op"]
 
 _LEAF_KINDS = frozenset("biuf")
 """numpy dtype kinds a leaf may hold: bool, signed and unsigned ints, floats."""
-
-_new = tuple.__new__  # a module global: cheaper than looking ``__new__`` up on ``tuple``
 
 
 def leaf_array(value: Any, name: str | None, requires_grad: bool) -> Any:
@@ -58,7 +57,7 @@ def leaf_array(value: Any, name: str | None, requires_grad: bool) -> Any:
     return array
 
 
-class Leaf(tuple):  # type: ignore[type-arg]
+class Leaf:
     """Ask for a leaf node holding ``value``.
 
     ``requires_grad=True`` makes a trainable leaf (what :func:`tapem.param` yields); ``False``
@@ -66,33 +65,34 @@ class Leaf(tuple):  # type: ignore[type-arg]
     The value is converted with :func:`numpy.asarray` and checked by :func:`leaf_array`. The
     caller's array is never written to: the eager interpreter records a copy of it, unless it
     is a read-only view that nobody can make writable again (what tapem hands out: gradients,
-    optimizer results, ``DataLoader`` batches). A ``Leaf`` is a tuple
-    ``(value, name, requires_grad)`` underneath (cheap and immutable); it compares by identity.
+    optimizer results, ``DataLoader`` batches). A ``Leaf`` is immutable by convention (three
+    slots) and compares by identity.
     """
 
-    __slots__ = ()
-    __eq__ = object.__eq__
-    __ne__ = object.__ne__
-    __hash__ = object.__hash__
+    # read-only to users (properties); the recording path reads the slots themselves
+    __slots__ = ("_name", "_requires_grad", "_value")
+    _value: Any
+    _name: str | None
+    _requires_grad: bool
 
     def __new__(cls, value: Any, name: str | None = None, requires_grad: bool = True) -> Leaf:
         flag = bool(requires_grad)
-        return _new(cls, (leaf_array(value, name, flag), name, flag))
+        return make_leaf(leaf_array(value, name, flag), name, flag)
 
     @property
-    def value(self) -> np.ndarray[Any, Any]:
+    def value(self) -> Any:
         """The leaf's value (the caller's array, or a conversion of it)."""
-        return self[0]  # type: ignore[no-any-return]
+        return self._value
 
     @property
     def name(self) -> str | None:
         """The leaf's name, if any (``value_and_grad`` keys gradients by it)."""
-        return self[1]  # type: ignore[no-any-return]
+        return self._name
 
     @property
     def requires_grad(self) -> bool:
         """Whether the leaf is trainable."""
-        return self[2]  # type: ignore[no-any-return]
+        return self._requires_grad
 
     def __repr__(self) -> str:
         kind = "param" if self.requires_grad else "const"
@@ -100,24 +100,28 @@ class Leaf(tuple):  # type: ignore[type-arg]
         return f"Leaf({kind}{label}, {self.value.dtype}{list(self.value.shape)})"
 
 
-class Op(tuple):  # type: ignore[type-arg]
+class Op(Arithmetic):
     """Ask for one operation ``rule`` on ``inputs`` (handles) with static ``params``.
 
     ``rule`` is an :class:`~tapem.ops.OpDef` or the name of a built-in op. Programs rarely
-    build an ``Op`` by hand: ``ops.add(a, b)`` and the operator sugar on handles (``a + b``)
-    do it. With a definition, ``params`` (a mapping of the op's parameter names) are bound at
-    once, defaults filled in, and checked; with a name, they are bound when the request reaches
-    the interpreter, and a name that is no op fails there, at its ``yield``.
+    build an ``Op`` by hand: ``ops.add(a, b)``, the operator sugar on handles (``a + b``) and
+    numpy's functions on handles (``np.exp(h)``) do it. With a definition, ``params`` (a
+    mapping of the op's parameter names) are bound at once, defaults filled in, and checked;
+    with a name, they are bound when the request reaches the recording path, and a name that
+    is no op fails there, at its ``yield``. An input may itself be a request: the ``Op`` is
+    then an expression, which the recording path records op by op (see
+    :mod:`tapem.expressions`), so requests have the same operators as handles.
 
-    An ``Op`` is a tuple ``(rule, inputs, args)`` underneath, ``args`` being the static
-    parameters in the op's declared order (for a request by name, the ``(name, value)`` pairs
-    given); that makes it cheap to build and immutable. It compares by identity.
+    An ``Op`` has three slots: ``rule``, ``inputs`` and ``args`` (the static parameters in the
+    op's declared order; for a request by name, the ``(name, value)`` pairs given). It is
+    immutable by convention and compares by identity.
     """
 
-    __slots__ = ()
-    __eq__ = object.__eq__
-    __ne__ = object.__ne__
-    __hash__ = object.__hash__
+    # read-only to users (properties); the recording path reads the slots themselves
+    __slots__ = ("_args", "_inputs", "_rule")
+    _rule: Any
+    _inputs: tuple[Any, ...]
+    _args: tuple[Any, ...]
 
     def __new__(
         cls,
@@ -126,38 +130,45 @@ class Op(tuple):  # type: ignore[type-arg]
         params: Mapping[str, Any] | None = None,
     ) -> Op:
         if isinstance(rule, str):
-            return _new(cls, (rule, tuple(inputs), tuple((params or {}).items())))
-        return _new(cls, (rule, tuple(inputs), rule.bind((), params or {})))
+            return make_op(rule, tuple(inputs), tuple((params or {}).items()))
+        return make_op(rule, tuple(inputs), rule.bind((), params or {}))
 
     @property
     def rule(self) -> Any:
         """The op's definition (an :class:`~tapem.ops.OpDef`), or its name if the request was
         made by name and not yet resolved."""
-        return self[0]
-
-    @property
-    def op(self) -> str:
-        """The op's name, e.g. ``"add"``."""
-        rule = self[0]
-        return rule if isinstance(rule, str) else rule.name
+        return self._rule
 
     @property
     def inputs(self) -> tuple[Any, ...]:
-        """The handles the op reads, in argument order."""
-        return self[1]  # type: ignore[no-any-return]
+        """The handles (or requests) the op reads, in argument order."""
+        return self._inputs
 
     @property
     def args(self) -> tuple[Any, ...]:
         """The static parameters, in the op's declared order."""
-        return self[2]  # type: ignore[no-any-return]
+        return self._args
+
+    @property
+    def op(self) -> str:
+        """The op's name, e.g. ``"add"``."""
+        rule = self._rule
+        return rule if isinstance(rule, str) else rule.name
 
     @property
     def params(self) -> Mapping[str, Any]:
         """The static parameters by name (read-only)."""
-        rule, _, args = self
-        if isinstance(rule, str):
-            return MappingProxyType(dict(args))
-        return MappingProxyType(dict(zip(rule.params, args, strict=True)))
+        if isinstance(self._rule, str):
+            return MappingProxyType(dict(self._args))
+        return MappingProxyType(dict(zip(self._rule.params, self._args, strict=True)))
+
+    @classmethod
+    def _build(cls, name: str, inputs: Any, params: dict[str, Any]) -> Op:
+        return Op(name, inputs, params)
+
+    @classmethod
+    def _const(cls, value: Any) -> Leaf:
+        return Leaf(np.asarray(value), None, False)
 
     def __repr__(self) -> str:
         args = [repr(h) for h in self.inputs]
@@ -165,10 +176,26 @@ class Op(tuple):  # type: ignore[type-arg]
         return f"Op({self.op}, {', '.join(args)})"
 
 
+_alloc = object.__new__  # a module global: cheaper than looking it up on ``object``
+
+
 def make_op(rule: Any, inputs: tuple[Any, ...], args: tuple[Any, ...]) -> Op:
     """Build an ``Op`` from already-normalized parts (an op definition, a tuple of handles,
     bound arguments), skipping the checks of ``Op(...)``."""
-    return _new(Op, (rule, inputs, args))
+    op: Op = _alloc(Op)
+    op._rule = rule
+    op._inputs = inputs
+    op._args = args
+    return op
+
+
+def make_leaf(value: Any, name: str | None, requires_grad: bool) -> Leaf:
+    """Build a ``Leaf`` from a checked value (see :func:`leaf_array`)."""
+    leaf: Leaf = _alloc(Leaf)
+    leaf._value = value
+    leaf._name = name
+    leaf._requires_grad = requires_grad
+    return leaf
 
 
 Request: TypeAlias = Leaf | Op

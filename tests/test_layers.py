@@ -16,7 +16,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "tapem"
 LAYERS: list[tuple[str, ...]] = [
     # foundations: errors, source sites, the collector pause, immutable arrays, dual numbers
     ("tapem.errors", "tapem.sites", "tapem.collector", "tapem.arrays", "tapem.dual"),
-    ("tapem.requests",),  # Leaf, Op: what a program yields
+    ("tapem.expressions", "tapem.requests"),  # Leaf, Op: what a program yields; their operators
     ("tapem.ops",),  # the op table: OpDef rows, one file per family
     ("tapem.handle", "tapem.program"),  # what a program gets back; @tapem programs
     ("tapem.tape",),  # the recorded nodes

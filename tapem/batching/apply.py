@@ -78,7 +78,7 @@ class Batching:
     def leaf(self, request: Leaf) -> Handle:
         """A leaf made inside a level: per-sample data (a :class:`Stacked` value) becomes a
         batched leaf; so does a trainable leaf of a level with per-sample parameters."""
-        value, name, requires_grad = request
+        value, name, requires_grad = request.value, request.name, request.requires_grad
         if value.__class__ is Stacked:
             level = value.level
             stacked = Leaf(value.stacked, name, requires_grad)
@@ -92,7 +92,7 @@ class Batching:
     def op(self, request: Op) -> Handle:
         """``request`` (resolved, with at least one per-sample input) batched over the
         innermost level among its inputs; its per-sample handle."""
-        rule, inputs, args = request
+        rule, inputs, args = request.rule, request.inputs, request.args
         levels = [h._value.level for h in inputs if h._value.__class__ is Batched]
         if any(level not in self.levels for level in levels):
             raise InvalidRequest(

@@ -23,7 +23,7 @@ def leaf_value(request: Leaf) -> np.ndarray[Any, Any]:
     Optimizers, gradients and ``DataLoader`` batches hand out immutable arrays, so a training
     loop copies nothing.
     """
-    value: np.ndarray[Any, Any] = request[0]
+    value: np.ndarray[Any, Any] = request._value
     return value if immutable(value) else value.copy()
 
 
@@ -45,14 +45,14 @@ class Eager:
         pass
 
     def leaf(self, request: Leaf) -> Any:
-        value = request[0]
+        value = request._value
         if value.flags.writeable or not immutable(value):  # the test of a writable one, inlined
             return value.copy()
         return value
 
     def op(self, request: Op, xs: tuple[Any, ...]) -> Any:
-        args = request[2]
-        return request[0].forward(*xs, *args) if args else request[0].forward(*xs)
+        args = request._args
+        return request._rule.forward(*xs, *args) if args else request._rule.forward(*xs)
 
     def end(self, tape: Tape) -> None:
         pass

@@ -74,13 +74,13 @@ class Forward:
 
     def _tangent_for(self, request: Leaf, i: int) -> tuple[str | int, Any] | None:
         k = self._params  # this leaf's position among the run's trainable leaves
-        if request.requires_grad:
+        if request._requires_grad:
             self._params += 1
         if i in self._keyed:
             return i, self._keyed[i]
         if request.name is not None and request.name in self._keyed:
             return request.name, self._keyed[request.name]
-        if request.requires_grad and k < len(self._ordered):
+        if request._requires_grad and k < len(self._ordered):
             return f"param #{k}", self._ordered[k]
         return None
 
@@ -94,7 +94,7 @@ class Forward:
         return value
 
     def op(self, request: Op, xs: tuple[Any, ...]) -> Any:
-        rule, _, args = request
+        rule, args = request._rule, request._args
         primals = tuple(v.primal if v.__class__ is Dual else v for v in xs)
         out = self._shapes.op(request, primals)  # shape rule and forward, as eager
         tangent = None

@@ -50,18 +50,20 @@ class ShapeOnly:
         pass
 
     def leaf(self, request: Leaf) -> Any:
-        value = request[0]
+        value = request._value
         return ShapeDtype(value.shape, value.dtype)
 
     def op(self, request: Op, xs: tuple[Any, ...]) -> Any:
-        rule, _, args = request
+        rule = request._rule
         if rule.elementwise:  # what its rule returns, without the call, where that is certain
             x = xs[0]
-            if x.dtype.kind == "f" and (
-                len(xs) == 1 or (xs[1].shape == x.shape and xs[1].dtype == x.dtype)
-            ):
-                return x
-        return rule.shape(*xs, *args)
+            if x.__class__ is ShapeDtype and x.floating:
+                if len(xs) == 1:
+                    return x
+                y = xs[1]
+                if y is x or (y.shape == x.shape and y.dtype == x.dtype):
+                    return x
+        return rule.shape(*xs, *request._args)
 
     def end(self, tape: Tape) -> None:
         pass

@@ -100,28 +100,27 @@ class Tracing(Wrapper):
         try:
             value = self.inner.leaf(request)
         except Exception as error:
-            self._failed(None, (), (request[1], request[2]), request, error)
+            self._failed(None, (), (request._name, request._requires_grad), request, error)
             raise
         code, offset = self._raw_site() or NO_SITE
-        self._items.extend(
-            (None, (), (request[1], request[2]), len(self._nodes), value.shape, value.dtype,
-             code, offset)
-        )  # fmt: skip
+        leaf = (request._name, request._requires_grad)
+        out = len(self._nodes)
+        self._items.extend((None, (), leaf, out, value.shape, value.dtype, code, offset))
         if self.values:
             self._log.values.append(value)
         return value
 
     def refused(self, request: Op, error: TapeError) -> None:
-        self._failed(request.rule, _ids(request.inputs), request.args, request, error)
+        self._failed(request._rule, _ids(request._inputs), request._args, request, error)
         super().refused(request, error)
 
     def op(self, request: Op, xs: tuple[Any, ...]) -> Any:
         try:
             value = self.inner.op(request, xs)
         except Exception as error:
-            self._failed(request[0], _ids(request[1]), request[2], request, error)
+            self._failed(request._rule, _ids(request._inputs), request._args, request, error)
             raise
-        inputs = request[1]
+        inputs = request._inputs
         n = len(inputs)
         if n == 2:
             ids: tuple[int, ...] = (inputs[0].id, inputs[1].id)
@@ -131,7 +130,7 @@ class Tracing(Wrapper):
             ids = _ids(inputs)
         code, offset = self._raw_site() or NO_SITE
         out = len(self._nodes)
-        row = (request[0], ids, request[2], out, value.shape, value.dtype, code, offset)
+        row = (request._rule, ids, request._args, out, value.shape, value.dtype, code, offset)
         self._items.extend(row)
         if self.values:
             self._log.values.append(value)

@@ -42,8 +42,6 @@ from tapem.errors import ShapeMismatch
 from tapem.ops.params import ANY, Kind
 from tapem.requests import Op, make_op
 
-_new = tuple.__new__
-
 __all__ = [
     "Forward",
     "JvpFn",
@@ -224,11 +222,11 @@ class OpDef:
         if not kwargs:  # the common cases first, without a call
             n = len(args)
             if n == self._plain:  # the inputs only, and every parameter has a default
-                return _new(Op, (self, args, self._default_args))
+                return make_op(self, args, self._default_args)
             if n == self._full and n - 1 == self.arity:  # the inputs and one parameter
                 c = args[-1]
                 if c.__class__ in self.kinds[0].ready:
-                    return _new(Op, (self, args[:-1], (c,)))
+                    return make_op(self, args[:-1], (c,))
         arity = self.arity
         if arity is None:
             if not args:
