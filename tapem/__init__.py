@@ -43,6 +43,7 @@ from tapem.errors import (
     ShapeMismatch,
     SourceLocation,
     TapeError,
+    UnsupportedOperation,
 )
 from tapem.fit import History, fit
 from tapem.handle import Handle
@@ -99,6 +100,7 @@ __all__ = [
     "SourceLocation",
     "Tape",
     "TapeError",
+    "UnsupportedOperation",
     "Variadic",
     "backward",
     "backward_scalar",

@@ -139,6 +139,9 @@ class Variadic(Sequence[Any]):
 
 _NO_DEFAULTS: tuple[Any, ...] | None = None
 
+_HINTS = {"dim": "axis", "keepdim": "keepdims", "input": "x"}
+"""PyTorch's names of parameters that tapem spells as numpy does."""
+
 
 class OpDef:
     """One op: its name, its inputs and static parameters, its rules, and what it computes.
@@ -255,7 +258,9 @@ class OpDef:
         given = dict(zip(self.params, args, strict=False))
         for key, value in kwargs.items():
             if key not in self.params:
-                raise TypeError(f"{self.name}() got an unexpected parameter {key!r}")
+                hint = _HINTS.get(key, "")
+                hint = f"; numpy's name is `{hint}=`" if hint in self.params else ""
+                raise TypeError(f"{self.name}() got an unexpected parameter {key!r}{hint}")
             if key in given:
                 raise TypeError(f"{self.name}() got parameter {key!r} twice")
             given[key] = value
