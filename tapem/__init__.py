@@ -38,6 +38,7 @@ from tapem.errors import (
     InvalidNodeId,
     InvalidRequest,
     NonFinite,
+    NotAHandle,
     NotScalar,
     ScriptMismatch,
     ShapeMismatch,
@@ -53,7 +54,6 @@ from tapem.program import Gen, Program, tapem
 from tapem.requests import Leaf, Op, Request
 from tapem.tape import Node, Tape
 from tapem.transforms import (
-    NotAHandle,
     evaluate,
     execute,
     grad,

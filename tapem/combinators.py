@@ -25,12 +25,12 @@ import numpy as np
 
 from tapem.batching.levels import Begin, End, Level
 from tapem.batching.stacked import stack_samples
-from tapem.errors import EmptyDataset, ShapeMismatch
+from tapem.errors import EmptyDataset, InvalidArgument, NotAHandle, ShapeMismatch
 from tapem.handle import Handle
 from tapem.ops.elementwise import add, scale
 from tapem.ops.reductions import sum as sum_
 from tapem.program import Gen, Subprogram, tapem
-from tapem.requests import Leaf, leaf_array, make_leaf, make_op
+from tapem.requests import Leaf, Op, leaf_array, make_leaf, make_op
 
 __all__ = [
     "const",
@@ -51,6 +51,14 @@ LossOf = Callable[[X], Subprogram[Handle]]
 the handle of a scalar node."""
 
 
+def _on_tape(value: Any, who: str) -> None:
+    if isinstance(value, (Handle, Op)):
+        raise InvalidArgument(
+            f"{who} of a {type(value).__name__}: its value is already on the tape (or will be, "
+            "once yielded); use the handle itself, e.g. `y = yield h * 2.0`, no leaf needed"
+        )
+
+
 def param(value: Any, name: str | None = None) -> Gen[Handle]:
     """A trainable leaf (``requires_grad=True``): a parameter of the loss.
 
@@ -58,12 +66,15 @@ def param(value: Any, name: str | None = None) -> Gen[Handle]:
     :class:`~tapem.Program`: per-sample losses make two of these per sample, and a generator is
     the cheapest thing ``yield from`` can run.
     """
+    if value.__class__ is not np.ndarray:
+        _on_tape(value, "tm.param")
     return (yield Leaf(value, name, True))
 
 
 def const(value: Any, name: str | None = None) -> Gen[Handle]:
     """A data leaf (``requires_grad=False``): inputs, labels, masks, frozen tensors."""
     if value.__class__ is not np.ndarray or value.dtype.kind not in "fiub":
+        _on_tape(value, "tm.const")
         value = leaf_array(value, name, False)  # what Leaf(value, name, False) does
     return (yield make_leaf(value, name, False))
 
@@ -82,9 +93,10 @@ def fold_m(step: Callable[[A, X], Subprogram[A]], init: A, xs: Iterable[X]) -> G
 
 def _scalar_loss(loss: Any, tag: str) -> Handle:
     if not isinstance(loss, Handle):
-        raise TypeError(
+        hint = ": yield it, `return (yield request)`" if isinstance(loss, Op) else ""
+        raise NotAHandle(
             f"{tag}: the per-sample loss must return the handle of a scalar node, "
-            f"got {type(loss).__name__}"
+            f"got {type(loss).__name__}{hint}"
         )
     if loss.shape != ():
         raise ShapeMismatch(tag, [loss.shape, ()], "the per-sample loss must be a scalar")

@@ -13,23 +13,27 @@ The driver knows only the interpreter protocol (:mod:`tapem.protocol`); :func:`t
 
 from __future__ import annotations
 
-from collections.abc import Generator
-from typing import Any, TypeVar
+import re
+from collections.abc import Callable, Generator
+from typing import Any, TypeVar, cast
 
 from returns.result import Failure, Result, Success
 
 from tapem import collector
-from tapem.errors import TapeError
+from tapem.errors import NotAHandle, TapeError
 from tapem.program import Program
 from tapem.protocol import Interpreter
 from tapem.recording import Recording
 from tapem.requests import Leaf, Op
-from tapem.sites import location_from_traceback
+from tapem.sites import locate, location_from_traceback
 from tapem.tape import Tape
 
 __all__ = ["drive"]
 
 T = TypeVar("T")
+
+_GENERATOR_OPERAND = re.compile(r"operand type\(s\) for .*'(generator|Program)'")
+"""Python's message for arithmetic on a sub-program that was not run (a missing yield from)."""
 
 
 def _start(program: object) -> Generator[Any, Any, Any]:
@@ -48,17 +52,29 @@ def _start(program: object) -> Generator[Any, Any, Any]:
 
 
 def drive(
-    program: Program[T], interpreter: Interpreter, tape: Tape
+    program: Program[T],
+    interpreter: Interpreter,
+    tape: Tape,
+    *,
+    check_result: Callable[[Any], TapeError | None] | None = None,
 ) -> Result[tuple[T, Tape], TapeError]:
-    """Run ``program`` under ``interpreter``, extending ``tape``. The only generator driver."""
+    """Run ``program`` under ``interpreter``, extending ``tape``. The only generator driver.
+
+    ``check_result(value)`` may refuse what the program returned with an error, which is
+    placed at the line of the program's ``return``.
+    """
     with collector.paused():  # records are acyclic: see tapem.collector
-        return _drive(program, interpreter, tape)
+        return _drive(program, interpreter, tape, check_result)
 
 
 def _drive(
-    program: Program[T], interpreter: Interpreter, tape: Tape
+    program: Program[T],
+    interpreter: Interpreter,
+    tape: Tape,
+    check_result: Callable[[Any], TapeError | None] | None,
 ) -> Result[tuple[T, Tape], TapeError]:
     gen = _start(program)
+    frame = cast(Any, gen).gi_frame  # kept: after the program returns, it shows the return
     recording = Recording(tape, interpreter, gen)
     site = recording.site
     interpreter.begin(tape, site)
@@ -85,6 +101,10 @@ def _drive(
                 continue
             request = send(response)
     except StopIteration as stop:
+        refused = None if check_result is None else check_result(stop.value)
+        if refused is not None:
+            refused.location = locate((frame.f_code, frame.f_lasti))
+            return Failure(refused)
         result = recording.finish()
         try:  # an interpreter may still refuse the finished run (e.g. unused tangents)
             interpreter.end(result)
@@ -95,5 +115,14 @@ def _drive(
         if error.location is None:
             error.location = location_from_traceback(error.__traceback__)
         return Failure(error)
+    except TypeError as error:
+        if not _GENERATOR_OPERAND.search(str(error)):
+            raise
+        missing = NotAHandle(
+            f"{error}: a sub-program was used as a value; run it with `yield from` to get its "
+            "handle, e.g. `W = yield from tm.param(w)`, `h = yield from layer(x)`"
+        )
+        missing.location = location_from_traceback(error.__traceback__)
+        return Failure(missing)
     finally:
         gen.close()

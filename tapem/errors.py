@@ -22,6 +22,7 @@ __all__ = [
     "InvalidNodeId",
     "InvalidRequest",
     "NonFinite",
+    "NotAHandle",
     "NotScalar",
     "ScriptMismatch",
     "ShapeMismatch",
@@ -196,6 +197,12 @@ class NonFinite(TapeError):
             f"at node {self.node_id} ", f"at node {self.node_id} (sample {sample}) ", 1
         )
         self.args = (self.message,)
+
+
+class NotAHandle(TapeError, TypeError):
+    """A value where the handle of a node is needed: a program that had to return a handle (to
+    differentiate it, or to read its value) returned something else, or a sub-program was used
+    as a value without running it (a missing ``yield from``). Also a ``TypeError``."""
 
 
 class UnsupportedOperation(TapeError, TypeError):

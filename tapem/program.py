@@ -20,8 +20,9 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Generator
-from typing import Any, Generic, ParamSpec, TypeAlias, TypeVar
+from typing import Any, Generic, NoReturn, ParamSpec, TypeAlias, TypeVar
 
+from tapem.errors import NotAHandle
 from tapem.handle import Handle
 from tapem.requests import Request
 
@@ -73,6 +74,16 @@ class Program(tuple, Generic[T_co]):  # type: ignore[type-arg]
     @property
     def name(self) -> str:
         return getattr(self.function, "__qualname__", repr(self.function))
+
+    def _not_run(self, *args: Any) -> NoReturn:
+        raise NotAHandle(
+            f"{self.name} is a program, used here as a value: run it with `yield from` to get "
+            f"its handle, e.g. `h = yield from {getattr(self.function, '__name__', 'f')}(...)`"
+        )
+
+    # a program is no tuple to its users: arithmetic on it is a missing ``yield from``
+    __add__ = __radd__ = __mul__ = __rmul__ = __sub__ = __rsub__ = _not_run
+    __truediv__ = __rtruediv__ = __matmul__ = __rmatmul__ = __pow__ = __neg__ = _not_run
 
     def __repr__(self) -> str:
         return f"<Program {self.name}>"

@@ -15,9 +15,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from tapem.errors import NotAHandle
 from tapem.program import Program
 from tapem.protocol import Interpreter
-from tapem.transforms.gradients import Grads, NotAHandle, value_and_grad
+from tapem.transforms.gradients import Grads, value_and_grad
 
 __all__ = ["Command", "UsageError", "add_target", "differentiate", "load_program"]
 

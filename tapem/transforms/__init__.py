@@ -8,7 +8,6 @@
 """
 
 from tapem.transforms.gradients import (
-    NotAHandle,
     grad,
     per_sample_grads,
     value_and_grad,
@@ -18,7 +17,6 @@ from tapem.transforms.higher import hessian, hvp, jacobian, jvp, vjp
 from tapem.transforms.running import evaluate, execute, run, run_or_raise
 
 __all__ = [
-    "NotAHandle",
     "evaluate",
     "execute",
     "grad",

@@ -6,43 +6,58 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+from returns.result import Failure
 
 from tapem import collector
 from tapem.arrays import readonly
 from tapem.backward import seed_for
 from tapem.combinators import vmap
-from tapem.errors import InvalidArgument, ShapeMismatch
+from tapem.driver import drive
+from tapem.errors import InvalidArgument, NotAHandle, ShapeMismatch, TapeError
 from tapem.handle import Handle
 from tapem.interpreters.eager import Eager
 from tapem.program import Gen, Program, tapem
 from tapem.protocol import Interpreter
+from tapem.requests import Op
 from tapem.tape import Tape
 from tapem.transforms.running import run_or_raise
 
-__all__ = ["NotAHandle", "grad", "per_sample_grads", "run_to_node", "value_and_grad", "value_of"]
+__all__ = ["grad", "per_sample_grads", "run_to_node", "value_and_grad", "value_of"]
 
 Grads = dict[str | int, Any]
-
-
-class NotAHandle(TypeError):
-    """A program that had to return the handle of a node (to differentiate it, or to read its
-    value) returned something else: a mistake in the program, not a failed request."""
 
 
 def run_to_node(
     program: Program[Any], interpreter: Interpreter, who: str, name: object = None
 ) -> tuple[int, Tape]:
     """Run ``program`` (raising its :class:`~tapem.TapeError`) and return the id of the node
-    whose handle it returned, with the new tape. ``who`` and ``name`` (default: the program's)
-    word the :class:`NotAHandle` error."""
-    out, tape = run_or_raise(program, interpreter=interpreter)
-    if not isinstance(out, Handle):
-        name = getattr(program, "name", program) if name is None else name
-        raise NotAHandle(
-            f"{who} needs a program that returns the handle of a node; "
-            f"{name!r} returned {type(out).__name__}"
-        )
+    whose handle it returned, with the new tape. A program that returns something else is a
+    :class:`~tapem.NotAHandle` at the line of its ``return``; ``who`` and ``name`` (default:
+    the program's) word it."""
+    label = getattr(program, "name", program) if name is None else name
+
+    def handle_only(out: Any) -> TapeError | None:
+        if isinstance(out, Handle):
+            return None
+        return NotAHandle(f"{who} needs a program that returns the handle of a node; "
+                          f"{label!r} returned {_what(out)}")  # fmt: skip
+
+    result = drive(program, interpreter, Tape(), check_result=handle_only)
+    if isinstance(result, Failure):
+        raise result.failure()
+    out, tape = result.unwrap()
     return out.id, tape
+
+
+def _what(value: Any) -> str:
+    """What a program returned instead of a handle, and how to fix it."""
+    if isinstance(value, Op):
+        return "an Op (a request): yield it to get its handle, `return (yield request)`"
+    if value is None:
+        return "None: return the handle of the loss, `return (yield ...)`"
+    if isinstance(value, np.ndarray):
+        return "an ndarray: a loss returns the handle of a node, built with ops on handles"
+    return type(value).__name__
 
 
 def param_keys(tape: Tape) -> dict[int, str | int]:
