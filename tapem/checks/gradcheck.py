@@ -42,7 +42,8 @@ from tapem.requests import Leaf, Op
 from tapem.sites import Site
 from tapem.tape import Tape
 from tapem.transforms.gradients import param_keys, run_to_node
-from tapem.transforms.higher import hvp_of, lift, per_input
+from tapem.transforms.higher import lift
+from tapem.transforms.products import hvp_of, per_input
 
 __all__ = ["GradCheckError", "GradCheckReport", "Mismatch", "check_grads"]
 

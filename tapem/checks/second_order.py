@@ -41,7 +41,7 @@ from tapem.dual.core import Dual, tangent_of
 from tapem.errors import SourceLocation
 from tapem.ops.opdef import OpDef
 from tapem.tape import Tape
-from tapem.transforms.higher import per_input
+from tapem.transforms.products import per_input
 
 __all__ = ["Culprit", "check_hvp", "find_wrong_rule", "is_smooth"]
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Generator, Sequence
+from typing import Any, overload
 
 import numpy as np
 from returns.result import Failure
@@ -11,7 +11,7 @@ from returns.result import Failure
 from tapem import collector
 from tapem.arrays import readonly
 from tapem.backward import seed_for
-from tapem.combinators import vmap
+from tapem.combinators import param, vmap
 from tapem.driver import drive
 from tapem.errors import InvalidArgument, NotAHandle, ShapeMismatch, TapeError
 from tapem.handle import Handle
@@ -22,9 +22,11 @@ from tapem.requests import Op
 from tapem.tape import Tape
 from tapem.transforms.running import run_or_raise
 
-__all__ = ["grad", "per_sample_grads", "run_to_node", "value_and_grad", "value_of"]
+__all__ = ["grad", "lift", "per_sample_grads", "run_to_node", "value_and_grad", "value_of"]
 
 Grads = dict[str | int, Any]
+Array = np.ndarray[Any, Any]
+Function = Callable[..., Any]
 
 
 def run_to_node(
@@ -79,10 +81,26 @@ def param_keys(tape: Tape) -> dict[int, str | int]:
     return keys
 
 
+@overload
 def value_and_grad(
     program: Program[Any], *, interpreter: Interpreter | None = None
-) -> tuple[Any, Grads]:
+) -> tuple[Any, Grads]: ...
+
+
+@overload
+def value_and_grad(
+    program: Function, *, interpreter: Interpreter | None = None, argnums: int | tuple[int, ...] = 0
+) -> Callable[..., Any]: ...
+
+
+def value_and_grad(
+    program: Any, *, interpreter: Interpreter | None = None, argnums: int | tuple[int, ...] = 0
+) -> Any:
     """Run ``program`` (a loss that declares its own ``param``\\ s) and differentiate it.
+
+    ``value_and_grad(f)``, for a ``@tm.tapem`` function ``f`` of handles (as the functional
+    API takes), returns instead the function ``(*arrays) -> (value, gradient)``, as JAX's: the
+    gradient with respect to argument ``argnums`` (a tuple of them: a tuple of gradients).
 
     Returns ``(value, grads)``: the loss value (a read-only 0-d array) and a dict mapping each
     named ``param`` to its gradient (unnamed params by node id). A param the loss does not
@@ -97,7 +115,13 @@ def value_and_grad(
     ...     return (yield tm.ops.sum(sq))
     >>> value, grads = tm.value_and_grad(loss(np.array([1.0, -2.0])))
     >>> assert float(value) == 5.0 and np.allclose(grads["w"], [2.0, -4.0])
+    >>> @tm.tapem
+    ... def f(x):
+    ...     return (yield tm.ops.sum((yield x * x)))
+    >>> assert np.allclose(tm.grad(f)(np.array([1.0, -2.0])), [2.0, -4.0])
     """
+    if not isinstance(program, Program):
+        return _of_function(program, argnums, interpreter, with_value=True)
     with collector.paused():  # once for both passes: the collector would scan the tape between
         return _value_and_grad(program, interpreter)
 
@@ -115,9 +139,58 @@ def _value_and_grad(program: Program[Any], interpreter: Interpreter | None) -> t
     return tape.value(out), result
 
 
-def grad(program: Program[Any], *, interpreter: Interpreter | None = None) -> Grads:
-    """The gradients of :func:`value_and_grad`, without the value."""
+@overload
+def grad(program: Program[Any], *, interpreter: Interpreter | None = None) -> Grads: ...
+
+
+@overload
+def grad(
+    program: Function, *, interpreter: Interpreter | None = None, argnums: int | tuple[int, ...] = 0
+) -> Callable[..., Any]: ...
+
+
+def grad(
+    program: Any, *, interpreter: Interpreter | None = None, argnums: int | tuple[int, ...] = 0
+) -> Any:
+    """The gradients of :func:`value_and_grad`, without the value (``grad(f)`` of a function
+    of handles: the function ``(*arrays) -> gradient``, as JAX's)."""
+    if not isinstance(program, Program):
+        return _of_function(program, argnums, interpreter, with_value=False)
     return value_and_grad(program, interpreter=interpreter)[1]
+
+
+def _of_function(
+    f: Any, argnums: int | tuple[int, ...], interpreter: Interpreter | None, with_value: bool
+) -> Callable[..., Any]:
+    """JAX's ``grad(f)`` / ``value_and_grad(f)`` for a ``@tm.tapem`` function of handles."""
+    if not callable(f) or not hasattr(f, "__tapem_generator__"):
+        hint = ""
+        if isinstance(f, Generator):
+            hint = "; decorate the generator function with @tm.tapem"
+        raise InvalidArgument(
+            f"expected a tapem Program, or a @tm.tapem function of handles; got "
+            f"{type(f).__name__}{hint}"
+        )
+    many = isinstance(argnums, tuple)
+    which = argnums if isinstance(argnums, tuple) else (argnums,)
+
+    def differentiated(*primals: Any) -> Any:
+        for k in which:
+            if not -len(primals) <= k < len(primals):
+                raise InvalidArgument(f"argnums {k} is out of range for {len(primals)} argument(s)")
+        program = lift(f, primals)
+        value, grads = value_and_grad(program, interpreter=interpreter)
+        picked = tuple(_grad_of(grads, k % len(primals), primals) for k in which)
+        result = picked if many else picked[0]
+        return (value, result) if with_value else result
+
+    return differentiated
+
+
+def _grad_of(grads: Grads, k: int, primals: tuple[Any, ...]) -> Any:
+    """Argument ``k``'s gradient (the lifted program's param ``k`` is node ``k``), or zeros."""
+    g = grads.get(k)
+    return g if g is not None else readonly(np.zeros_like(np.asarray(primals[k], dtype=float)))
 
 
 def value_of(program: Program[Any], *, interpreter: Interpreter | None = None) -> Any:
@@ -198,3 +271,27 @@ def per_sample_grads(
 @tapem
 def _per_sample(make_program: Callable[[Any], Program[Any]], samples: Any) -> Gen[Any]:
     return (yield from vmap(make_program, samples, tag="per_sample_grads", per_sample_params=True))
+
+
+def _primals(primals: Any, what: str = "primals") -> tuple[Array, ...]:
+    if not isinstance(primals, (tuple, list)):
+        raise TypeError(f"{what} must be a tuple (or list) of arrays, one per argument of f")
+    arrays = []
+    for x in primals:
+        a = np.asarray(x)
+        arrays.append(a if a.dtype.kind in "fc" else a.astype(np.float64))
+    return tuple(arrays)
+
+
+@tapem
+def _apply(f: Function, values: tuple[Array, ...]) -> Gen[Any]:
+    handles = []
+    for value in values:
+        handles.append((yield from param(value)))
+    return (yield from f(*handles))
+
+
+def lift(f: Function, primals: Sequence[Any]) -> Program[Any]:
+    """The program that makes each primal a trainable leaf (ids ``0..n-1``) and runs ``f`` on
+    their handles."""
+    return _apply(f, _primals(primals))

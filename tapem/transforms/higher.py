@@ -24,37 +24,28 @@ These functions raise the :class:`~tapem.TapeError` of a failed run (no ``Result
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 
 from tapem.arrays import readonly
 from tapem.backward import reverse, seed_for
-from tapem.combinators import param
-from tapem.dual.core import Dual, tangent_of
+from tapem.dual.core import Dual
 from tapem.errors import InvalidArgument, ShapeMismatch
 from tapem.interpreters.eager import Eager
 from tapem.interpreters.forward import Forward
-from tapem.program import Gen, Program, tapem
+from tapem.program import Program
 from tapem.protocol import Interpreter
 from tapem.tape import Tape
-from tapem.transforms.gradients import run_to_node
+from tapem.transforms import by_params
+from tapem.transforms.gradients import _apply, _primals, lift, run_to_node
+from tapem.transforms.products import hvp_of, per_input
 
-__all__ = ["hessian", "hvp", "hvp_of", "jacobian", "jvp", "lift", "per_input", "vjp"]
+__all__ = ["hessian", "hvp", "jacobian", "jvp", "lift", "vjp"]
 
 Array = np.ndarray[Any, Any]
 Function = Callable[..., Any]
-
-
-def _primals(primals: Any, what: str = "primals") -> tuple[Array, ...]:
-    if not isinstance(primals, (tuple, list)):
-        raise TypeError(f"{what} must be a tuple (or list) of arrays, one per argument of f")
-    arrays = []
-    for x in primals:
-        a = np.asarray(x)
-        arrays.append(a if a.dtype.kind in "fc" else a.astype(np.float64))
-    return tuple(arrays)
 
 
 def _directions(tangents: Any, primals: tuple[Array, ...], what: str) -> tuple[Array, ...]:
@@ -67,66 +58,17 @@ def _directions(tangents: Any, primals: tuple[Array, ...], what: str) -> tuple[A
     return tuple(t.astype(x.dtype) for t, x in zip(ts, primals, strict=True))
 
 
-@tapem
-def _apply(f: Function, values: tuple[Array, ...]) -> Gen[Any]:
-    handles = []
-    for value in values:
-        handles.append((yield from param(value)))
-    return (yield from f(*handles))
-
-
-def lift(f: Function, primals: Sequence[Any]) -> Program[Any]:
-    """The program that makes each primal a trainable leaf (ids ``0..n-1``) and runs ``f`` on
-    their handles."""
-    return _apply(f, _primals(primals))
-
-
 def _run(
     f: Function, primals: tuple[Array, ...], interpreter: Interpreter, who: str
 ) -> tuple[int, Tape]:
     return run_to_node(_apply(f, primals), interpreter, who, getattr(f, "__name__", f))
 
 
-def per_input(
-    grads: Sequence[Any], xs: Mapping[int, Array], part: Callable[[Any], Any] | None = None
-) -> dict[int, Array]:
-    """The entry of a reverse pass's ``grads`` for each input (node id -> primal), or its
-    ``part`` (:func:`~tapem.dual.tangent_of` for Hessian-vector products), as a read-only array
-    of the input's dtype; zeros where nothing arrived (the output does not depend on the input,
-    or the input was made after the output, beyond ``grads``).
-
-    >>> import numpy as np
-    >>> grads = [np.array([1.0, 2.0]), None]
-    >>> got = per_input(grads, {0: np.zeros(2), 1: np.zeros(3), 2: np.zeros(1)})
-    >>> assert np.array_equal(got[0], [1.0, 2.0]) and np.array_equal(got[2], [0.0])
-    """
-    result = {}
-    for i, x in xs.items():
-        g = grads[i] if i < len(grads) else None
-        if g is not None and part is not None:
-            g = part(g)
-        result[i] = readonly(np.zeros_like(x) if g is None else np.asarray(g, dtype=x.dtype))
-    return result
-
-
-def hvp_of(
-    program: Program[Any],
-    interpreter: Interpreter,
-    xs: Mapping[int, Array],
-    who: str = "hvp",
-    name: object = None,
-) -> dict[int, Array]:
-    """H·v for each input of ``xs`` (node id -> primal), where ``interpreter`` is a
-    :class:`~tapem.interpreters.Forward` (or wraps one) whose leaves carry the tangents ``v``:
-    ``program`` runs on duals, then the reverse pass from its scalar output runs every VJP rule
-    on duals. ``who`` and ``name`` word the error for a program that returns no handle."""
-    out, tape = run_to_node(program, interpreter, who, name)
-    out, seed = seed_for(tape, out, None)
-    return per_input(interpreter.backward(tape, out, seed), xs, tangent_of)
-
-
-def jvp(f: Function, primals: Sequence[Any], tangents: Sequence[Any]) -> tuple[Any, Any]:
+def jvp(f: Any, primals: Any, tangents: Any = None) -> tuple[Any, Any]:
     """``(f(*primals), J·tangents)`` by forward mode (the ops' JVP rules), exactly.
+
+    ``jvp(program, v)`` takes a program that declares its parameters instead, and ``v`` a dict
+    of directions by parameter name: ``(value, derivative of the value along v)``.
 
     >>> import numpy as np
     >>> import tapem as tm
@@ -136,6 +78,9 @@ def jvp(f: Function, primals: Sequence[Any], tangents: Sequence[Any]) -> tuple[A
     >>> value, tangent = tm.jvp(f, (np.array([0.0, 1.0]),), (np.array([1.0, 2.0]),))
     >>> assert np.allclose(tangent, [1.0, 2 * np.cos(1.0)])
     """
+    if isinstance(f, Program):
+        value_and_tangent: tuple[Any, Any] = by_params.jvp_of(f, primals)
+        return value_and_tangent
     xs = _primals(primals)
     return _jvp(f, xs, _directions(tangents, xs, "tangents"))
 
@@ -170,8 +115,11 @@ def vjp(f: Function, primals: Sequence[Any], cotangent: Any) -> tuple[Any, tuple
     return tape.value(out), tuple(per_input(grads, dict(enumerate(xs))).values())
 
 
-def hvp(f: Function, primals: Sequence[Any], tangents: Sequence[Any]) -> tuple[Any, ...]:
+def hvp(f: Any, primals: Any, tangents: Any = None) -> Any:
     """The Hessian of scalar ``f`` at ``primals`` times ``tangents``: one array per argument.
+
+    ``hvp(program, v)`` takes a program that declares its parameters instead, and ``v`` a dict
+    of directions by parameter name; it returns ``{name: H v}``.
 
     Forward-over-reverse: ``f`` runs once on dual numbers (tangents on the arguments), then the
     reverse pass runs every VJP rule on duals; the tangents of the argument cotangents are
@@ -186,6 +134,8 @@ def hvp(f: Function, primals: Sequence[Any], tangents: Sequence[Any]) -> tuple[A
     >>> (hv,) = tm.hvp(f, (np.array([1.0, 2.0]),), (np.array([1.0, 1.0]),))
     >>> assert np.allclose(hv, [6.0, 12.0])  # diag(6x) v
     """
+    if isinstance(f, Program):
+        return by_params.hvp_of_params(f, primals)
     xs = _primals(primals)
     return _hvp(f, xs, _directions(tangents, xs, "tangents"))
 
@@ -204,8 +154,11 @@ def _basis(x: Array, i: int) -> Array:
     return e.reshape(x.shape)
 
 
-def hessian(f: Function, x: Any) -> Any:
+def hessian(f: Any, x: Any = None) -> Any:
     """The Hessian of scalar ``f`` at array ``x``: shape ``x.shape + x.shape``.
+
+    ``hessian(program)`` takes a program that declares its parameters instead, and returns
+    ``{name_i: {name_j: block of shape shape_i + shape_j}}`` (JAX's layout for a dict).
 
     Column ``i`` (in row-major order of ``x``'s elements) is ``hvp(f, (x,), (eᵢ,))``: one
     forward-over-reverse run per element of ``x``.
@@ -221,6 +174,8 @@ def hessian(f: Function, x: Any) -> Any:
     >>> W = np.array([[1.0, 2.0], [3.0, 4.0]])
     >>> assert np.allclose(H, 2 * W.T @ W)
     """
+    if isinstance(f, Program):
+        return by_params.hessian_of(f)
     (x0,) = _primals((x,))
     n = x0.size
     columns = np.zeros((n, n), dtype=x0.dtype)
@@ -229,8 +184,11 @@ def hessian(f: Function, x: Any) -> Any:
     return readonly(columns.reshape(x0.shape + x0.shape))
 
 
-def jacobian(f: Function, x: Any, *, mode: str = "auto") -> Any:
+def jacobian(f: Any, x: Any = None, *, mode: str = "auto") -> Any:
     """The Jacobian of ``f`` at array ``x``: shape ``out.shape + x.shape``.
+
+    ``jacobian(program)`` takes a program of a scalar loss that declares its parameters
+    instead, and returns ``{name: gradient}``.
 
     ``mode="forward"`` builds it column by column (one JVP run per input element),
     ``"reverse"`` row by row (one run, then one reverse pass per output element); ``"auto"``
@@ -245,6 +203,8 @@ def jacobian(f: Function, x: Any, *, mode: str = "auto") -> Any:
     >>> assert np.allclose(J, np.diag([2.0, 6.0]))
     >>> assert np.allclose(tm.jacobian(f, np.array([1.0, 3.0]), mode="reverse"), J)
     """
+    if isinstance(f, Program):
+        return by_params.jacobian_of(f)
     if mode not in ("auto", "forward", "reverse"):
         raise InvalidArgument(
             f"jacobian: mode must be 'auto', 'forward' or 'reverse', not {mode!r}"
