@@ -1,4 +1,7 @@
-"""Losses: mean squared error and softmax cross-entropy with integer labels."""
+"""Losses: mean squared error and softmax cross-entropy with integer labels.
+
+Both compute in floating point (int and bool inputs give float64).
+"""
 
 from __future__ import annotations
 
@@ -7,7 +10,8 @@ from typing import Any
 import numpy as np
 
 from tapem.errors import InvalidArgument, ShapeMismatch
-from tapem.ops.opdef import OpDef, ShapeDtype, binary_shape, result_dtype
+from tapem.ops.dtypes import as_float, float_dtype
+from tapem.ops.opdef import OpDef, ShapeDtype, binary_shape
 from tapem.ops.reductions import _log_softmax, _softmax
 
 __all__ = ["cross_entropy", "mse_loss"]
@@ -17,12 +21,19 @@ _mse_broadcast = binary_shape("mse_loss")
 
 def _mse_shape(yhat: Any, t: Any) -> ShapeDtype:
     if yhat.shape == t.shape and yhat.dtype == t.dtype:
-        return ShapeDtype((), yhat.dtype)
-    return ShapeDtype((), _mse_broadcast(yhat, t).dtype)
+        return ShapeDtype((), float_dtype(yhat.dtype))
+    return ShapeDtype((), float_dtype(_mse_broadcast(yhat, t).dtype))
+
+
+def _difference(yhat: Any, t: Any) -> Any:
+    """``yhat - t`` in floating point (of two float arrays: as numpy computes it)."""
+    if yhat.dtype.kind == "f" or t.dtype.kind == "f":
+        return yhat - t
+    return as_float(yhat) - as_float(t)
 
 
 def _mse(yhat: Any, t: Any) -> Any:
-    d = yhat - t
+    d = _difference(yhat, t)
     if d.ndim != 1:
         d = d.ravel()
     # one BLAS call (np.mean costs several times more here), as a method: no function dispatch
@@ -38,7 +49,12 @@ def _ce_shape(logits: Any, labels: Any) -> ShapeDtype:
     shapes = [logits.shape, labels.shape]
     if len(logits.shape) == 0 or tuple(labels.shape) != tuple(logits.shape[:-1]):
         raise ShapeMismatch("cross_entropy", shapes, "expected logits [..., C] and labels [...]")
-    return ShapeDtype((), result_dtype(logits))
+    if labels.dtype.kind not in "iuf":
+        raise InvalidArgument(
+            f"cross_entropy: labels must be integers (class indices), got dtype {labels.dtype}",
+            op="cross_entropy",
+        )
+    return ShapeDtype((), float_dtype(logits.dtype))
 
 
 def _labels(logits: Any, labels: Any) -> Any:
@@ -69,11 +85,16 @@ def _ce_dlogits(g: Any, out: Any, logits: Any, labels: Any) -> Any:
 mse_loss = OpDef("mse_loss", inputs=("yhat", "t"), forward=_mse, shape=_mse_shape,
                  vjp=(_mse_dyhat, lambda g, out, yhat, t: -_mse_dyhat(g, out, yhat, t)),
                  jvp=(lambda t_, out, yhat, t: np.sum(_mse_dyhat(1, out, yhat, t) * t_),
-                      lambda t_, out, yhat, t: -np.sum(_mse_dyhat(1, out, yhat, t) * t_)))
+                      lambda t_, out, yhat, t: -np.sum(_mse_dyhat(1, out, yhat, t) * t_)),
+                 doc="mean((yhat - t) ** 2) over all elements (yhat and t broadcast): a scalar.")
 cross_entropy = OpDef("cross_entropy", inputs=("logits", "labels"), forward=_cross_entropy,
                       shape=_ce_shape,
                       vjp=(_ce_dlogits, None),
                       jvp=(lambda t, out, logits, labels:
                            np.sum(_ce_dlogits(1, out, logits, labels) * t),
-                           None))
+                           None),
+                      doc="mean over samples of -log softmax(logits)[label]: logits [..., C], "
+                          "labels an integer const [...] of class indices (a label outside "
+                          "[0, C) is an InvalidArgument, from the values: ShapeOnly skips it); "
+                          "no gradient to the labels.")
 # fmt: on

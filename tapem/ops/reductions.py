@@ -1,13 +1,19 @@
-"""Reductions: sums and means (over everything or some axes) and last-axis softmax."""
+"""Reductions: sums and means (over everything or some axes) and last-axis softmax.
+
+``sum`` keeps numpy's dtypes (bools and narrow ints sum to int64); ``mean`` and the softmaxes
+compute in floating point (ints and bools give float64). A sum over nothing is 0.
+"""
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
 
 from tapem.errors import ShapeMismatch
-from tapem.ops.opdef import OpDef, ShapeDtype, same_shape
+from tapem.ops.dtypes import as_float, float_dtype, sum_dtype
+from tapem.ops.opdef import OpDef, ShapeDtype, float_shape
 from tapem.ops.params import AXES, BOOL
 
 __all__ = ["log_softmax_last", "mean", "softmax_last", "sum"]
@@ -37,16 +43,18 @@ def _reduce_shape(op: str) -> Any:
             shape = tuple(1 if i in axes else d for i, d in enumerate(x.shape))
         else:
             shape = tuple(d for i, d in enumerate(x.shape) if i not in axes)
-        if x.dtype.kind in "fc" or op == "sum":
-            return ShapeDtype(shape, x.dtype)
-        return ShapeDtype(shape, np.float64)
+        return ShapeDtype(shape, sum_dtype(x.dtype) if op == "sum" else float_dtype(x.dtype))
 
     return rule
 
 
 def _count(x: Any, axis: Axis) -> int:
     axes = normalize_axes("mean", axis, np.ndim(x))
-    return int(np.prod([np.shape(x)[a] for a in axes], dtype=np.int64))
+    return math.prod(np.shape(x)[a] for a in axes)
+
+
+def _mean(x: Any, axis: Axis, keepdims: bool) -> Any:
+    return np.mean(x, axis=axis, keepdims=keepdims)
 
 
 def _expand(g: Any, x: Any, axis: Axis, keepdims: bool) -> Any:
@@ -57,6 +65,7 @@ def _expand(g: Any, x: Any, axis: Axis, keepdims: bool) -> Any:
 
 
 def _softmax(x: Any) -> Any:
+    x = as_float(x)
     if np.ndim(x) == 0:
         return np.ones_like(x)
     e = np.exp(x - np.max(x, axis=-1, keepdims=True))
@@ -64,6 +73,7 @@ def _softmax(x: Any) -> Any:
 
 
 def _log_softmax(x: Any) -> Any:
+    x = as_float(x)
     if np.ndim(x) == 0:
         return np.zeros_like(x)
     z = x - np.max(x, axis=-1, keepdims=True)
@@ -89,23 +99,24 @@ sum = OpDef("sum", params=_AXES, defaults=_SUM_DEFAULTS,
             shape=_reduce_shape("sum"),
             vjp=(lambda g, out, x, axis, keepdims: _expand(g, x, axis, keepdims),),
             jvp=(lambda t, out, x, axis, keepdims: np.sum(t, axis=axis, keepdims=keepdims),),
-            doc="The sum of x's elements over ``axis`` (all of them by default: a scalar, 0 for "
-                "an empty x), as numpy's sum.")
-mean = OpDef("mean", params=_AXES, defaults=_SUM_DEFAULTS,
-             forward=lambda x, axis, keepdims: np.mean(x, axis=axis, keepdims=keepdims),
+            doc="sum(x) over ``axis``: all axes by default (a scalar), an int or a tuple of "
+                "distinct axes, negative ones counted from the end; ``keepdims`` keeps them as "
+                "size 1. Over nothing it is 0. Bools and narrow ints sum to int64, as in numpy.")
+mean = OpDef("mean", params=_AXES, defaults=_SUM_DEFAULTS, forward=_mean,
              shape=_reduce_shape("mean"),
              vjp=(lambda g, out, x, axis, keepdims: _expand(g, x, axis, keepdims)
                   / _count(x, axis),),
-             jvp=(lambda t, out, x, axis, keepdims: np.mean(t, axis=axis, keepdims=keepdims),),
-             doc="The mean of x's elements over ``axis`` (all of them by default), as numpy's "
-                 "mean.")
-softmax_last = OpDef("softmax_last", forward=_softmax, shape=same_shape,
+             jvp=(lambda t, out, x, axis, keepdims: _mean(t, axis, keepdims),),
+             doc="sum(x) / n over ``axis`` (n elements; axes as in sum). Ints and bools give "
+                 "float64.")
+softmax_last = OpDef("softmax_last", forward=_softmax, shape=float_shape,
                      derivative=(lambda v, out, x: _softmax_vjp(v, out),),  # symmetric Jacobian
-                     doc="exp(x) / sum(exp(x)) over the last axis, computed stably (a scalar "
-                         "gives 1).")
-log_softmax_last = OpDef("log_softmax_last", forward=_log_softmax, shape=same_shape,
+                     doc="exp(x) / sum(exp(x)) over the last axis, computed stably (x - max); "
+                         "a scalar gives 1; ints and bools give float64.")
+log_softmax_last = OpDef("log_softmax_last", forward=_log_softmax, shape=float_shape,
                          vjp=(lambda g, out, x: _log_softmax_vjp(g, out),),
                          jvp=(lambda t, out, x: t - np.sum(np.exp(out) * t, axis=-1, keepdims=True)
                               if np.ndim(out) else t * 0,),
-                         doc="x - log(sum(exp(x))) over the last axis, computed stably.")
+                         doc="x - log(sum(exp(x))) over the last axis, computed stably (x - max); "
+                             "a scalar gives 0.")
 # fmt: on
