@@ -260,7 +260,7 @@ min = binary("min", np.minimum,
              doc="min(a, b), elementwise (numpy broadcasting); on a tie each input gets half "
                  "the gradient.")
 relu = unary("relu", lambda x: np.maximum(x, 0), lambda v, out, x: np.where(x > 0, v, 0),
-             shape=_scalar_shape("relu"),
+             shape=unary_shape(lambda dtype: with_scalars("relu", dtype, 0)),
              doc="max(x, 0); the gradient passes where x > 0 (not at 0). Ints keep their dtype, "
                  "bools give int64.")
 
