@@ -68,6 +68,8 @@ def _softmax(x: Any) -> Any:
     x = as_float(x)
     if np.ndim(x) == 0:
         return np.ones_like(x)
+    if np.size(x) == 0:  # an empty axis has no maximum to subtract: the result is empty too
+        return x * 0
     e = np.exp(x - np.max(x, axis=-1, keepdims=True))
     return e / np.sum(e, axis=-1, keepdims=True)
 
@@ -76,6 +78,8 @@ def _log_softmax(x: Any) -> Any:
     x = as_float(x)
     if np.ndim(x) == 0:
         return np.zeros_like(x)
+    if np.size(x) == 0:
+        return x * 0
     z = x - np.max(x, axis=-1, keepdims=True)
     return z - np.log(np.sum(np.exp(z), axis=-1, keepdims=True))
 
@@ -112,11 +116,12 @@ mean = OpDef("mean", params=_AXES, defaults=_SUM_DEFAULTS, forward=_mean,
 softmax_last = OpDef("softmax_last", forward=_softmax, shape=float_shape,
                      derivative=(lambda v, out, x: _softmax_vjp(v, out),),  # symmetric Jacobian
                      doc="exp(x) / sum(exp(x)) over the last axis, computed stably (x - max); "
-                         "a scalar gives 1; ints and bools give float64.")
+                         "a scalar gives 1, an empty last axis an empty result (as "
+                         "in PyTorch); ints and bools give float64.")
 log_softmax_last = OpDef("log_softmax_last", forward=_log_softmax, shape=float_shape,
                          vjp=(lambda g, out, x: _log_softmax_vjp(g, out),),
                          jvp=(lambda t, out, x: t - np.sum(np.exp(out) * t, axis=-1, keepdims=True)
                               if np.ndim(out) else t * 0,),
                          doc="x - log(sum(exp(x))) over the last axis, computed stably (x - max); "
-                             "a scalar gives 0.")
+                             "a scalar gives 0, an empty last axis an empty result.")
 # fmt: on
