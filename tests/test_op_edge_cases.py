@@ -64,3 +64,46 @@ def test_softmax_of_an_empty_axis_is_empty(op: tm.OpDef, shape: tuple[int, ...])
     assert shape_of(op, x) == (shape, np.float32)
     value, grads = value_and_grads(op, x)
     assert value == 0 and grads["x0"].shape == shape
+
+
+# --- normalization of a constant slice: exactly beta -------------------------------------------
+
+ROWS = [1000.1, 0.1, -3.3e5, 1e-20, 7.0, 16777217.0]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_layer_norm_of_a_constant_row_is_exactly_beta(dtype: type) -> None:
+    rng = np.random.default_rng(0)
+    d = 7
+    x = np.array([[v] * d for v in ROWS], dtype=dtype)
+    gamma = rng.standard_normal(d).astype(dtype)
+    beta = rng.standard_normal(d).astype(dtype)
+    y = ops.layer_norm.forward(x, gamma, beta, 1e-5)
+    assert y.dtype == dtype
+    assert np.array_equal(y, np.broadcast_to(beta, x.shape))
+    # xhat = 0, so dgamma = 0, dbeta = the number of rows, and dx = (gamma - mean(gamma)) /
+    # sqrt(eps) per row (the closed form with dxhat = gamma, var = 0)
+    _, grads = value_and_grads(ops.layer_norm, x, gamma, beta)
+    dx = (gamma.astype(np.float64) - gamma.mean(dtype=np.float64)) / np.sqrt(1e-5)
+    assert np.allclose(grads["x0"], np.broadcast_to(dx, x.shape), rtol=1e-4)
+    assert np.array_equal(grads["x1"], np.zeros(d, dtype=dtype))
+    assert np.array_equal(grads["x2"], np.full(d, len(ROWS), dtype=dtype))
+
+
+def test_batch_norm_of_a_constant_channel_is_exactly_beta() -> None:
+    c = 3
+    x = np.empty((3, c, 7), dtype=np.float32)
+    x[:] = np.array([1000.1, 0.3, 123.456], dtype=np.float32)[None, :, None]
+    gamma = np.array([0.5, -2.0, 3.0], dtype=np.float32)
+    beta = np.array([0.25, -1.5, 1e-3], dtype=np.float32)
+    y = ops.batch_norm.forward(x, gamma, beta, 1e-5, True)
+    assert y.dtype == np.float32
+    assert np.array_equal(y, np.broadcast_to(beta[None, :, None], x.shape))
+
+
+def test_standardizing_from_the_first_element_keeps_the_statistics() -> None:
+    x = np.array([[1.0, 2.0, 4.0], [5.0, 5.0, 8.0]])
+    y = ops.layer_norm.forward(x, np.ones(3), np.zeros(3), 0.0)
+    mean = x.mean(axis=1, keepdims=True)
+    std = np.sqrt(((x - mean) ** 2).mean(axis=1, keepdims=True))
+    assert np.allclose(y, (x - mean) / std, rtol=1e-14, atol=1e-14)

@@ -7,8 +7,10 @@ Both standardize ``x`` over some axes with the population variance,
     dx = (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat)) / sqrt(var + eps)
 
 with ``dxhat = g * gamma`` and the means over the standardized axes. That linear map is
-symmetric, so the JVP applies the same formula to the tangent. Int and bool inputs compute in
-floating point (float64 unless gamma or beta is a float dtype).
+symmetric, so the JVP applies the same formula to the tangent. The statistics are those of
+``x`` minus its first element over the standardized axes (the same mean and variance, exact for
+a constant slice: its ``xhat`` is exactly 0 and its result exactly ``beta``, in float32 too).
+Int and bool inputs compute in floating point (float64 unless gamma or beta is a float dtype).
 
 * ``layer_norm(x, gamma, beta, eps=1e-5)``: over the last axis; ``gamma``, ``beta`` ``[D]``;
   any leading axes.
@@ -58,7 +60,11 @@ def _as_float(x: Any, gamma: Any, beta: Any) -> Any:
 
 def _standardize(x: Any, axes: Axes, eps: float) -> tuple[Any, Any]:
     """``(xhat, 1 / sqrt(var + eps))`` with statistics over ``axes`` (kept as size-1 axes)."""
-    centered = x - np.mean(x, axis=axes, keepdims=True)
+    rank = np.ndim(x)
+    kept = {a % rank for a in axes}
+    first = tuple(slice(0, 1) if i in kept else slice(None) for i in range(rank))
+    shifted = x - x[first]  # exactly 0 for a constant slice, where x - mean(x) need not be
+    centered = shifted - np.mean(shifted, axis=axes, keepdims=True)
     var = np.mean(centered * centered, axis=axes, keepdims=True)
     inv_std = 1 / np.sqrt(var + eps)
     return centered * inv_std, inv_std
@@ -200,7 +206,8 @@ layer_norm = OpDef("layer_norm", inputs=("x", "gamma", "beta"), params={"eps": N
                         lambda t, out, x, gamma, beta, eps: t * _standardize(x, _LAST, eps)[0],
                         lambda t, out, x, gamma, beta, eps: t),
                    doc="(x - mean) / sqrt(var + eps) * gamma + beta over the last axis of x "
-                       "[..., D] (D >= 1; population variance; gamma, beta [D]).")
+                       "[..., D] (D >= 1; population variance; gamma, beta [D]); a constant "
+                       "row gives exactly beta.")
 batch_norm = OpDef("batch_norm", inputs=("x", "gamma", "beta"),
                    params={"eps": NONNEGATIVE_REAL, "batched": OPTIONAL_BOOL},
                    defaults={"eps": 1e-5, "batched": None}, forward=_batch_norm,
