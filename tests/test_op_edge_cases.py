@@ -107,3 +107,53 @@ def test_standardizing_from_the_first_element_keeps_the_statistics() -> None:
     mean = x.mean(axis=1, keepdims=True)
     std = np.sqrt(((x - mean) ** 2).mean(axis=1, keepdims=True))
     assert np.allclose(y, (x - mean) / std, rtol=1e-14, atol=1e-14)
+
+
+# --- max_pool: a padded cell never wins a tie with a real -inf ----------------------------------
+
+
+def max_pool_grad(x: Any, kernel: tuple[int, ...], stride: int, padding: int) -> Any:
+    value, grads = value_and_grads(lambda h: ops.max_pool(h, kernel, stride, padding), x)
+    assert value == -np.inf
+    return grads["x0"]
+
+
+def test_max_pool_padding_never_wins_a_tie_with_a_real_minus_inf() -> None:
+    x = np.full((1, 3), -np.inf)  # [C=1, 3 cells]
+    # kernel 3, stride 1, padding 1: windows [pad, x0, x1], [x0, x1, x2], [x1, x2, pad]; each max
+    # is -inf, won by its first real cell: x0, x0, x1 -> [[2, 1, 0]] (PyTorch's gradient)
+    assert np.array_equal(max_pool_grad(x, (3,), 1, 1), [[2.0, 1.0, 0.0]])
+    # kernel 2, stride 1, padding 1: [pad, x0], [x0, x1], [x1, x2], [x2, pad] -> x0, x0, x1, x2
+    assert np.array_equal(max_pool_grad(x, (2,), 1, 1), [[2.0, 1.0, 1.0]])
+    # 2-D, kernel (2, 2), stride 1, padding 1 over [[x00, x01], [x10, x11]]: of the 3 x 3 windows
+    # the first real cell (row-major) is x00 for the 4 windows at rows 0-1, cols 0-1, x01 for
+    # cols 2, x10 for row 2 cols 0-1, x11 for (2, 2)
+    x2 = np.full((1, 2, 2), -np.inf)
+    assert np.array_equal(max_pool_grad(x2, (2, 2), 1, 1), [[[4.0, 2.0], [2.0, 1.0]]])
+
+
+def test_max_pool_tangent_is_read_at_the_first_real_maximum() -> None:
+    @tm.tapem
+    def pooled(x: tm.Handle) -> tm.Gen[tm.Handle]:
+        return (yield ops.max_pool(x, (3,), 1, 1))
+
+    x = np.full((1, 3), -np.inf)
+    _, tangent = tm.jvp(pooled, (x,), (np.array([[1.0, 10.0, 100.0]]),))
+    assert np.array_equal(tangent, [[1.0, 1.0, 10.0]])  # x0, x0, x1
+
+
+def test_max_pool_sends_the_gradient_of_a_nan_window_to_its_first_nan() -> None:
+    x = np.array([[1.0, np.nan, np.nan, 2.0]])
+    value, grads = value_and_grads(lambda h: ops.max_pool(h, (2,), 1), x)
+    assert np.isnan(value)  # every window holds a NaN
+    # windows [x0, x1], [x1, x2], [x2, x3]: their first NaNs are x1, x1, x2
+    assert np.array_equal(grads["x0"], [[0.0, 2.0, 1.0, 0.0]])
+
+
+def test_max_pool_padding_of_an_int_minimum_never_wins() -> None:
+    low = np.iinfo(np.int64).min
+    x = np.full((1, 3), low, dtype=np.int64)
+    out = ops.max_pool.forward(x, (3,), 1, 1)
+    assert out.dtype == np.int64 and np.array_equal(out, [[low, low, low]])
+    g = np.ones((1, 3))
+    assert np.array_equal(ops.max_pool.vjp[0](g, out, x, (3,), 1, 1), [[2.0, 1.0, 0.0]])

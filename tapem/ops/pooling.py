@@ -8,8 +8,10 @@ except that the output size is **0 when the padding exceeds half the window** (`
 
 Padding, per SPEC §6:
 
-* ``max_pool`` ignores padded cells (they are ``-inf``); on ties the **first** cell in row-major
-  window order wins and gets the gradient; windows that overlap accumulate their gradients.
+* ``max_pool`` ignores padded cells: they hold ``-inf`` (an int dtype's minimum), but never win,
+  not even a tie with a real ``-inf``; on ties the **first** real cell in row-major window order
+  wins and gets the gradient (a NaN is its window's maximum: the first NaN wins); windows that
+  overlap accumulate their gradients.
 * ``avg_pool`` counts padded cells as 0 and always divides by ``prod(kernel)``.
 * ``smooth_max_pool`` includes padded cells as value 0 in the pivot and in the sum; the gradient
   (the window's softmax weights times ``g``) goes to real cells only.
@@ -106,13 +108,22 @@ def _max_pool(x: Any, kernel: Any, stride: Any, padding: Any) -> Any:
 
 
 def _first_max(x: Any, out: Any, pool: Pool) -> list[tuple[Any, Any]]:
-    """Each window offset's cells, and where that cell is the first (in row-major window order)
-    to hold its window's maximum ``out``."""
+    """Each window offset's cells, and where that cell is the first real cell (in row-major
+    window order) to hold its window's maximum ``out``: a padded cell never wins, even a tie
+    with a real ``-inf``; a NaN is the maximum of its window (the first NaN wins)."""
     xp = pad(x, pool.padding, _lowest(x.dtype))
+    real = pad(np.ones(np.shape(x), dtype=bool), pool.padding, False) if any(pool.padding) else None
+    nan_out = np.isnan(out) if x.dtype.kind == "f" else None
     taken = np.zeros(np.shape(out), dtype=bool)
     found = []
     for cells in _cells(pool):
-        hit = (xp[cells] == out) & ~taken
+        values = xp[cells]
+        hit = values == out
+        if nan_out is not None:
+            hit |= np.isnan(values) & nan_out
+        if real is not None:
+            hit &= real[cells]
+        hit &= ~taken
         taken |= hit
         found.append((cells, hit))
     return found
