@@ -157,3 +157,37 @@ def test_max_pool_padding_of_an_int_minimum_never_wins() -> None:
     assert out.dtype == np.int64 and np.array_equal(out, [[low, low, low]])
     g = np.ones((1, 3))
     assert np.array_equal(ops.max_pool.vjp[0](g, out, x, (3,), 1, 1), [[2.0, 1.0, 0.0]])
+
+
+# --- linear with zero-size axes -----------------------------------------------------------------
+
+
+def test_linear_without_input_features_gives_b_and_zero_gradients() -> None:
+    W, b, x = np.zeros((2, 0)), np.array([0.5, -1.5]), np.zeros((3, 0))
+    # y = x W^T + b = b on each of the 3 rows: sum = 3 * (0.5 - 1.5); d/db = 3 per output
+    value, grads = value_and_grads(ops.linear, W, b, x)
+    assert value == -3.0
+    assert grads["x0"].shape == (2, 0) and grads["x2"].shape == (3, 0)
+    assert np.array_equal(grads["x1"], [3.0, 3.0])
+    assert shape_of(ops.linear, W, b, x) == ((3, 2), np.float64)
+    value, grads = value_and_grads(ops.linear, W, b, np.zeros(0))  # one sample
+    assert value == -1.0 and np.array_equal(grads["x1"], [1.0, 1.0])
+
+
+@pytest.mark.parametrize("x_shape", [(0, 3), (2, 0, 3), (0, 0, 3)])
+def test_linear_over_no_samples_is_empty_with_zero_gradients(x_shape: tuple[int, ...]) -> None:
+    W, b = np.ones((2, 3)), np.ones(2)
+    value, grads = value_and_grads(ops.linear, W, b, np.zeros(x_shape))
+    assert value == 0
+    assert np.array_equal(grads["x0"], np.zeros((2, 3)))
+    assert np.array_equal(grads["x1"], np.zeros(2))
+    assert grads["x2"].shape == x_shape
+
+
+def test_linear_keeps_numpy_promotion_for_large_outputs() -> None:
+    # 64 x 64 = 4096 outputs take the in-place path, which must not cast b down to float32
+    W, x = np.ones((64, 8), dtype=np.float32), np.ones((64, 8), dtype=np.float32)
+    b = np.full(64, 0.1)  # float64
+    y = ops.linear.forward(W, b, x)
+    assert y.dtype == np.float64 and np.all(y == 8 + 0.1)
+    assert shape_of(ops.linear, W, b, x) == ((64, 64), np.float64)

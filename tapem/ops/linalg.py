@@ -1,11 +1,13 @@
 """Linear algebra: ``linear`` (W x + b, PyTorch's weight layout) and ``matmul``.
 
 Integer operands multiply as integers (numpy's promotion); two bool operands are refused
-(numpy would compute a logical product, PyTorch refuses them).
+(numpy would compute a logical product, PyTorch refuses them). Zero-size axes work as in
+PyTorch: with no input features, ``linear`` gives ``b`` and zero gradients for ``W`` and ``x``.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -32,10 +34,17 @@ def _linear(W: Any, b: Any, x: Any) -> Any:
     if x.ndim == 1:  # one sample: the method skips numpy's function dispatch, a third of the cost
         return (W.dot(x) if W.__class__ is np.ndarray else np.dot(W, x)) + b
     out = np.dot(x, W.T) if x.ndim == 2 else np.matmul(x, W.T)
-    if out.size >= 4096:
+    if out.size >= 4096 and out.dtype == b.dtype:
         out += b  # ``out`` is ours: in place saves a large temporary
         return out
     return out + b  # for small outputs a new array is cheaper than an in-place ufunc call
+
+
+def _rows(a: Any) -> Any:
+    """``a`` ``[..., n]`` as the matrix ``[prod(...), n]`` (both sizes given: -1 cannot stand
+    for either when the other is 0)."""
+    shape = np.shape(a)
+    return np.reshape(a, (math.prod(shape[:-1]), shape[-1]))
 
 
 def _linear_dW(g: Any, out: Any, W: Any, b: Any, x: Any) -> Any:  # noqa: N802
@@ -43,7 +52,7 @@ def _linear_dW(g: Any, out: Any, W: Any, b: Any, x: Any) -> Any:  # noqa: N802
         if g.__class__ is np.ndarray and x.__class__ is np.ndarray:
             return g[:, None].dot(x[None])  # the outer product: half the cost of broadcasting
         return g[:, None] * x
-    return np.matmul(np.reshape(g, (-1, np.shape(g)[-1])).T, np.reshape(x, (-1, np.shape(x)[-1])))
+    return np.matmul(_rows(g).T, _rows(x))
 
 
 def _linear_jvp_W(t: Any, out: Any, W: Any, b: Any, x: Any) -> Any:  # noqa: N802
