@@ -191,3 +191,98 @@ def test_linear_keeps_numpy_promotion_for_large_outputs() -> None:
     y = ops.linear.forward(W, b, x)
     assert y.dtype == np.float64 and np.all(y == 8 + 0.1)
     assert shape_of(ops.linear, W, b, x) == ((64, 64), np.float64)
+
+
+# --- concat and stack: cotangents by blocks, every input's in O(n) at once -----------------------
+
+
+class Counted:
+    """An input that counts how often its shape is read."""
+
+    reads = 0
+
+    def __init__(self, shape: tuple[int, ...]) -> None:
+        self._shape = shape
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        Counted.reads += 1
+        return self._shape
+
+    @property
+    def ndim(self) -> int:
+        return len(self._shape)
+
+
+@pytest.mark.parametrize("n", [10, 100, 1000])
+def test_concat_at_once_reads_each_input_once(n: int) -> None:
+    sizes = [1 + i % 3 for i in range(n)]
+    xs = [Counted((2, s)) for s in sizes]
+    g = np.arange(2.0 * sum(sizes)).reshape(2, -1)
+    Counted.reads = 0
+    parts = ops.concat.vjp.at_once(g, None, *xs, 1)
+    assert Counted.reads == n  # linear in the number of inputs
+    ends = np.cumsum(sizes)
+    for part, end, s in zip(parts, ends, sizes, strict=True):
+        assert np.array_equal(part, g[:, end - s : end])
+
+
+@pytest.mark.parametrize("n", [10, 100, 1000])
+def test_a_concat_input_reads_the_shapes_on_its_shorter_side(n: int) -> None:
+    xs = [Counted((1,)) for _ in range(n)]
+    g = np.arange(float(n))
+    out = np.zeros(n)
+    for i in (0, 1, n // 2, n - 2, n - 1):
+        Counted.reads = 0
+        assert np.array_equal(ops.concat.vjp[i](g, out, *xs, 0), [float(i)])
+        assert Counted.reads == min(i, n - 1 - i) + 1
+
+
+def test_stack_at_once_and_per_input_read_no_shapes_but_the_first() -> None:
+    xs = [Counted((2,)) for _ in range(50)]
+    g = np.arange(100.0).reshape(2, 50)  # stacked along axis 1
+    Counted.reads = 0
+    parts = ops.stack.vjp.at_once(g, None, *xs, -1)
+    assert Counted.reads == 0  # the rank comes from ndim
+    assert all(np.array_equal(p, g[:, i]) for i, p in enumerate(parts))
+    assert np.array_equal(ops.stack.vjp[7](g, None, *xs, 1), g[:, 7])
+
+
+@pytest.mark.parametrize("axis", [0, 1, -1])
+def test_the_gradients_of_a_concat_of_many_inputs_are_their_blocks(axis: int) -> None:
+    rng = np.random.default_rng(3)
+    n = 300
+    sizes = rng.integers(0, 4, size=n)  # some inputs are empty along the axis
+    xs = [rng.standard_normal((2, s) if axis else (s, 2)) for s in sizes]
+    u = rng.standard_normal((2, sizes.sum()) if axis else (sizes.sum(), 2))
+
+    @tm.tapem
+    def weighted() -> tm.Gen[tm.Handle]:
+        handles = []
+        for i, x in enumerate(xs):
+            handles.append((yield from tm.param(x, name=f"x{i}")))
+        joined = yield ops.concat(handles, axis=axis)
+        return (yield ops.sum((yield joined * (yield from tm.const(u)))))
+
+    _, grads = tm.value_and_grad(weighted())
+    blocks = np.split(u, np.cumsum(sizes)[:-1], axis=axis)
+    for i, block in enumerate(blocks):
+        assert np.array_equal(grads[f"x{i}"], block)
+
+
+def test_the_gradients_of_a_stack_of_many_inputs_are_its_slices() -> None:
+    rng = np.random.default_rng(4)
+    xs = [rng.standard_normal(3) for _ in range(200)]
+    u = rng.standard_normal((3, 200))
+
+    @tm.tapem
+    def weighted() -> tm.Gen[tm.Handle]:
+        handles = []
+        for i, x in enumerate(xs):
+            handles.append((yield from tm.param(x, name=f"x{i}")))
+        stacked = yield ops.stack(handles, axis=1)
+        return (yield ops.sum((yield stacked * (yield from tm.const(u)))))
+
+    _, grads = tm.value_and_grad(weighted())
+    for i in range(200):
+        assert np.array_equal(grads[f"x{i}"], u[:, i])

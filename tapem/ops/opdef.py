@@ -32,6 +32,7 @@ computes in:
 
 from __future__ import annotations
 
+import functools
 import inspect
 import math
 from collections.abc import Callable, Mapping, Sequence
@@ -122,16 +123,24 @@ def pass_through(g: Any, out: Any, *inputs: Any) -> Any:
 
 
 class Variadic(Sequence[Any]):
-    """The rule of every input of a variadic op: ``rule(i, ...)`` serves input ``i``."""
+    """The rule of every input of a variadic op: ``rule(i, ...)`` serves input ``i``.
 
-    __slots__ = ("rule",)
+    ``at_once``, if given, returns what ``rule`` gives for every input at once, as a tuple
+    (``at_once(g, out, *xs, *params)``): a caller that needs every input's result (a reverse
+    pass over a node of ``concat``) pays for the op once instead of once per input. A per-input
+    call receives every input too, so it costs at least the number of inputs.
+    """
 
-    def __init__(self, rule: Callable[..., Any]) -> None:
+    __slots__ = ("at_once", "rule")
+
+    def __init__(
+        self, rule: Callable[..., Any], at_once: Callable[..., tuple[Any, ...]] | None = None
+    ) -> None:
         self.rule = rule
+        self.at_once = at_once
 
     def __getitem__(self, i: Any) -> Any:
-        rule = self.rule
-        return lambda *args: rule(i, *args)
+        return functools.partial(self.rule, i)  # passes the arguments on without a second copy
 
     def __len__(self) -> int:
         raise TypeError("a variadic rule serves any number of inputs")

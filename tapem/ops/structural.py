@@ -8,14 +8,18 @@
 >>> x = np.zeros((2, 3, 4))
 >>> assert ops.flatten.forward(x, 1, -1).shape == (2, 12)
 >>> parts = (np.ones((2, 1)), np.zeros((2, 2)))
->>> assert np.allclose(ops.concat.vjp[1](np.arange(6.0).reshape(2, 3), None, *parts, 1),
+>>> g = np.arange(6.0).reshape(2, 3)
+>>> assert np.allclose(ops.concat.vjp[1](g, ops.concat.forward(*parts, 1), *parts, 1),
 ...                    [[1, 2], [4, 5]])
+>>> first, second = ops.concat.vjp.at_once(g, None, *parts, 1)
+>>> assert np.allclose(first, [[0], [3]]) and np.allclose(second, [[1, 2], [4, 5]])
 """
 
 from __future__ import annotations
 
 import math
 import sys
+from operator import attrgetter, itemgetter
 from typing import Any
 
 import numpy as np
@@ -26,6 +30,8 @@ from tapem.ops.opdef import OpDef, ShapeDtype, Variadic
 from tapem.ops.params import INT, PERMUTATION, SHAPE
 
 __all__ = ["concat", "flatten", "reshape", "stack", "transpose"]
+
+_shape_of = attrgetter("shape")
 
 
 def reshaped(op: str, shape_in: tuple[int, ...], shape: Any) -> tuple[int, ...]:
@@ -128,32 +134,71 @@ def _join_shape(op: str, new_axis: bool) -> Any:
     return rule
 
 
-def _part(i: int, xs: Any, axis: int, new_axis: bool) -> tuple[Any, ...]:
-    """The index of input ``i``'s block in the joined output."""
-    rank = np.ndim(xs[0]) + new_axis
-    a = axis % rank
-    if new_axis:
-        return (*(slice(None),) * a, i)
-    start = sum(np.shape(x)[a] for x in xs[:i])
-    return (*(slice(None),) * a, slice(start, start + np.shape(xs[i])[a]))
+# --- the derivatives of concat and stack -------------------------------------------------------
+#
+# Every rule of a variadic op receives every input (``rule(i, g, out, *xs, axis)``), so a
+# per-input rule costs at least the number of inputs n, and n of them at least n**2: the
+# per-input rules below do little more (a slice; for concat the sizes of the inputs on the
+# shorter side of input i, summed in C), and ``at_once`` gives every input's cotangent in O(n),
+# for a caller that wants them all (the reverse pass over a concat node).
 
 
-def _join_vjp(new_axis: bool) -> Variadic:
-    def rule(i: int, g: Any, out: Any, *xs_and_axis: Any) -> Any:
-        *xs, axis = xs_and_axis
-        return g[_part(i, xs, axis, new_axis)]
-
-    return Variadic(rule)
+def _block(a: int, cells: Any) -> tuple[Any, ...]:
+    """The index of ``cells`` (an int or a slice) along axis ``a``."""
+    return (*(slice(None),) * a, cells)
 
 
-def _join_jvp(new_axis: bool) -> Variadic:
-    def rule(i: int, t: Any, out: Any, *xs_and_axis: Any) -> Any:
-        *xs, axis = xs_and_axis
-        placed = np.zeros_like(t, shape=np.shape(out))
-        placed[_part(i, xs, axis, new_axis)] = t
-        return placed
+def _concat_part(i: int, out: Any, rest: tuple[Any, ...]) -> tuple[Any, ...]:
+    """The index of input ``i``'s block in the output ``out`` (``rest`` is the inputs, then the
+    axis): its bounds, from the sizes of the inputs before it or after it, whichever are fewer,
+    summed in C."""
+    a = rest[-1] % np.ndim(rest[0])
+    n = len(rest) - 1
+    sizes = map(itemgetter(a), map(_shape_of, rest[:i] if 2 * i < n else rest[i + 1 : n]))
+    size = rest[i].shape[a]
+    start = sum(sizes) if 2 * i < n else np.shape(out)[a] - sum(sizes) - size
+    return _block(a, slice(start, start + size))
 
-    return Variadic(rule)
+
+def _concat_vjp(i: int, g: Any, out: Any, *rest: Any) -> Any:
+    return g[_concat_part(i, out, rest)]
+
+
+def _concat_vjp_all(g: Any, out: Any, *rest: Any) -> tuple[Any, ...]:
+    a = rest[-1] % np.ndim(rest[0])
+    parts = []
+    start = 0
+    for x in rest[:-1]:
+        stop = start + x.shape[a]
+        parts.append(g[_block(a, slice(start, stop))])
+        start = stop
+    return tuple(parts)
+
+
+def _concat_jvp(i: int, t: Any, out: Any, *rest: Any) -> Any:
+    placed = np.zeros_like(t, shape=np.shape(out))
+    placed[_concat_part(i, out, rest)] = t
+    return placed
+
+
+def _stack_axis(rest: tuple[Any, ...]) -> int:
+    axis: int = rest[-1]
+    return axis % (np.ndim(rest[0]) + 1)
+
+
+def _stack_vjp(i: int, g: Any, out: Any, *rest: Any) -> Any:
+    return g[_block(_stack_axis(rest), i)]
+
+
+def _stack_vjp_all(g: Any, out: Any, *rest: Any) -> tuple[Any, ...]:
+    a = _stack_axis(rest)
+    return tuple(g[_block(a, i)] for i in range(len(rest) - 1))
+
+
+def _stack_jvp(i: int, t: Any, out: Any, *rest: Any) -> Any:
+    placed = np.zeros_like(t, shape=np.shape(out))
+    placed[_block(_stack_axis(rest), i)] = t
+    return placed
 
 
 def _concat(*xs_and_axis: Any) -> Any:
@@ -193,13 +238,13 @@ flatten = OpDef("flatten", params={"start_dim": INT, "end_dim": INT}, shape=_fla
                     "shape [1].")
 concat = OpDef("concat", inputs=None, params={"axis": INT}, defaults={"axis": 0},
                forward=_concat, shape=_join_shape("concat", new_axis=False),
-               vjp=_join_vjp(new_axis=False), jvp=_join_jvp(new_axis=False),
+               vjp=Variadic(_concat_vjp, _concat_vjp_all), jvp=Variadic(_concat_jvp),
                doc="The inputs joined along their existing axis ``axis``, as numpy's "
                    "concatenate: ``ops.concat([a, b], axis=0)`` takes a sequence of handles, "
                    "which agree on every other axis.")
 stack = OpDef("stack", inputs=None, params={"axis": INT}, defaults={"axis": 0},
               forward=_stack, shape=_join_shape("stack", new_axis=True),
-              vjp=_join_vjp(new_axis=True), jvp=_join_jvp(new_axis=True),
+              vjp=Variadic(_stack_vjp, _stack_vjp_all), jvp=Variadic(_stack_jvp),
               doc="The inputs joined along a new axis ``axis`` of the result, as numpy's "
                   "stack: ``ops.stack([a, b])`` takes a sequence of handles of one shape.")
 # fmt: on
