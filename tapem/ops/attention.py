@@ -58,6 +58,9 @@ def _shape(*avals_and_heads: Any) -> ShapeDtype:
     fits = wq.shape[0] == wk.shape[0] == wv.shape[0] == d and wk.shape[1] == e
     if not fits or wo.shape[0] != e_v:
         raise ShapeMismatch("multi_head_attention", shapes, _LAYOUT)
+    if e == 0 or e_v == 0:
+        raise ShapeMismatch("multi_head_attention", shapes, "the projection widths e and e_v "
+                            "must be positive")  # fmt: skip
     if e % num_heads or e_v % num_heads:
         raise ShapeMismatch(
             "multi_head_attention",
@@ -148,7 +151,9 @@ def _forward(*xs_and_heads: Any) -> Any:
 
 
 def _flat(m: Any) -> Any:
-    return np.reshape(m, (-1, np.shape(m)[-1]))
+    """``m`` ``[..., k]`` as ``[prod(...), k]`` (both sizes given: either may be 0)."""
+    shape = np.shape(m)
+    return np.reshape(m, (math.prod(shape[:-1]), shape[-1]))
 
 
 def _weight_grad(a: Any, d: Any) -> Any:

@@ -71,6 +71,10 @@ def _check_layout(op: str, k: Any, b: Any, x: Any, in_axis: int) -> Ints:
         raise ShapeMismatch(op, shapes, f"expected {layout}")
     if 0 in tuple(k.shape[2:]):
         raise ShapeMismatch(op, shapes, "kernel sizes must be positive")
+    if in_c == 0 or 0 in tuple(x.shape[len(x.shape) - len(k.shape) + 2 :]):
+        raise ShapeMismatch(
+            op, shapes, "x needs at least one input channel and a non-empty spatial extent"
+        )
     return (x.shape[0], out_c) if batched else (out_c,)
 
 

@@ -18,7 +18,8 @@ Padding, per SPEC §6:
 
 Bad static parameters (a kernel or stride of 0, a negative padding, a ``beta`` that is 0 or not
 finite) raise :class:`~tapem.errors.InvalidArgument` when the request is built; a stride or
-padding tuple of the wrong length, from the shape rule.
+padding tuple of the wrong length, from the shape rule. As in PyTorch, the channel and spatial
+axes must not be empty (a batch axis may be).
 
 >>> import numpy as np
 >>> from tapem import ops
@@ -36,6 +37,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from tapem.errors import ShapeMismatch
 from tapem.ops.dtypes import as_float, float_dtype
 from tapem.ops.opdef import OpDef, ShapeDtype
 from tapem.ops.params import NONNEGATIVE_INTS, NONZERO_REAL, OPTIONAL_POSITIVE_INTS, WINDOW
@@ -62,6 +64,10 @@ def _pool(op: str, shape: Any, kernel: Any, stride: Any, padding: Any) -> Pool:
     steps = kernel if stride is None else per_dim(op, "stride", stride, nd, 1)
     pads = per_dim(op, "padding", padding, nd, 0)
     split_batch(op, [tuple(shape)], len(shape), nd)
+    if 0 in tuple(shape[len(shape) - nd - 1 :]):
+        raise ShapeMismatch(
+            op, [tuple(shape)], "the channel and spatial axes must not be empty (a batch may be)"
+        )
     # TorchLean's rule: padding beyond half the window leaves no window along that axis.
     empty = [p > k // 2 for k, p in zip(kernel, pads, strict=True)]
     # (an empty axis is checked as a 1-wide unpadded window, which always fits)

@@ -1,7 +1,9 @@
 """Reductions: sums and means (over everything or some axes) and last-axis softmax.
 
 ``sum`` keeps numpy's dtypes (bools and narrow ints sum to int64); ``mean`` and the softmaxes
-compute in floating point (ints and bools give float64). A sum over nothing is 0.
+compute in floating point (ints and bools give float64). Empty inputs behave as in PyTorch: a
+sum over nothing is 0, a mean over nothing nan (without numpy's warning), and a softmax over an
+empty last axis empty.
 """
 
 from __future__ import annotations
@@ -54,7 +56,11 @@ def _count(x: Any, axis: Axis) -> int:
 
 
 def _mean(x: Any, axis: Axis, keepdims: bool) -> Any:
-    return np.mean(x, axis=axis, keepdims=keepdims)
+    count = _count(x, axis)
+    if count:
+        return np.mean(x, axis=axis, keepdims=keepdims)
+    with np.errstate(invalid="ignore"):  # 0 / 0: the mean of nothing is nan, without a warning
+        return np.sum(x, axis=axis, keepdims=keepdims) / count
 
 
 def _expand(g: Any, x: Any, axis: Axis, keepdims: bool) -> Any:
@@ -111,8 +117,8 @@ mean = OpDef("mean", params=_AXES, defaults=_SUM_DEFAULTS, forward=_mean,
              vjp=(lambda g, out, x, axis, keepdims: _expand(g, x, axis, keepdims)
                   / _count(x, axis),),
              jvp=(lambda t, out, x, axis, keepdims: _mean(t, axis, keepdims),),
-             doc="sum(x) / n over ``axis`` (n elements; axes as in sum). Ints and bools give "
-                 "float64.")
+             doc="sum(x) / n over ``axis`` (n elements; axes as in sum). Over nothing it is nan "
+                 "(as in PyTorch); ints and bools give float64.")
 softmax_last = OpDef("softmax_last", forward=_softmax, shape=float_shape,
                      derivative=(lambda v, out, x: _softmax_vjp(v, out),),  # symmetric Jacobian
                      doc="exp(x) / sum(exp(x)) over the last axis, computed stably (x - max); "
