@@ -145,8 +145,7 @@ gelu = OpDef("gelu", forward=_gelu, shape=float_shape,
 dropout = OpDef("dropout", params={"p": PROBABILITY, "seed": SEED}, shape=float_shape,
                 forward=lambda x, p, seed: _dropped(as_float(x), p, seed),
                 derivative=(lambda v, out, x, p, seed: _dropped(v, p, seed),),
-                doc="x with each element zeroed with probability p and the rest scaled by "
-                    "1 / (1 - p) (zeros for p = 1). The mask is a function of (seed, x's "
-                    "shape, p): the same seed gives the same mask, so give each layer and step "
-                    "its own seed.")
+                doc="x * keep / (1 - p): each element kept with probability 1 - p (zeros for "
+                    "p = 1). The mask keep is a function of (seed, x's shape, p): the same seed "
+                    "gives the same mask, so give each layer and step its own seed.")
 # fmt: on

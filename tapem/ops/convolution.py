@@ -284,14 +284,16 @@ conv = OpDef("conv", inputs=("k", "b", "x"), params=_PARAMS, defaults=_DEFAULTS,
                  "correlation, as PyTorch's convN): k [out_c, in_c, *kernel], b [out_c], x "
                  "[in_c, *spatial] or [N, in_c, *spatial], with len(kernel) spatial axes; "
                  "symmetric zero padding, no dilation or groups; (n + 2p - k) // s + 1 "
-                 "positions per axis. stride and padding: an int or one per axis.")
+                 "positions per axis. stride and padding: an int or one per axis. x needs "
+                 "an input channel and non-empty spatial axes (a batch may be empty).")
 conv_transpose = OpDef("conv_transpose", inputs=("k", "b", "x"), params=_PARAMS,
                        defaults=_DEFAULTS, forward=_conv_transpose, shape=_conv_transpose_shape,
                        vjp=(_conv_transpose_dk, _bias_vjp, _conv_transpose_dx),
                        jvp=_jvps(_conv_transpose_linear),
-                       doc="The adjoint of conv in x, plus b (PyTorch's convN_transpose): k "
-                           "[in_c, out_c, *kernel] (PyTorch's layout), b [out_c], x [in_c, "
-                           "*spatial] or [N, in_c, *spatial]; (n - 1) * s + k - 2p cells per "
-                           "axis, which must be positive. stride and padding: an int or one per "
-                           "axis.")
+                       doc="out[o, q * s + j - p] += x[c, q] * k[c, o, j] over input cells q "
+                           "and kernel offsets j, plus b[o]: the adjoint of conv in x "
+                           "(PyTorch's convN_transpose). k [in_c, out_c, *kernel] (PyTorch's "
+                           "layout), b [out_c], x [in_c, *spatial] or [N, in_c, *spatial]; "
+                           "(n - 1) * s + k - 2p cells per axis, which must be positive. stride "
+                           "and padding: an int or one per axis.")
 # fmt: on

@@ -146,9 +146,6 @@ class Variadic(Sequence[Any]):
         raise TypeError("a variadic rule serves any number of inputs")
 
 
-_NO_DEFAULTS: tuple[Any, ...] | None = None
-
-
 class OpDef:
     """One op: its name, its inputs and static parameters, its rules, and what it computes.
 
@@ -401,13 +398,7 @@ class binary_shape:  # noqa: N801 - used like a function
     def __call__(self, a: Any, b: Any, *params: Any) -> ShapeDtype:
         sa, sb = a.shape, b.shape
         da, db = a.dtype, b.dtype
-        if self.dtype is not None:
-            dtype = self.dtype(da, db)
-        elif sa == sb and da == db:
+        if sa == sb and da == db and self.dtype is None:
             return a if a.__class__ is ShapeDtype else ShapeDtype(sa, da)
-        else:
-            dtype = da if da == db else np.result_type(da, db)
-        shape = sa if sa == sb else broadcast_shapes(self.name, sa, sb)
-        if shape == sa and dtype == da and a.__class__ is ShapeDtype:
-            return a
-        return ShapeDtype(shape, dtype)
+        dtype = np.result_type(da, db) if self.dtype is None else self.dtype(da, db)
+        return ShapeDtype(sa if sa == sb else broadcast_shapes(self.name, sa, sb), dtype)

@@ -222,10 +222,13 @@ max_pool = OpDef("max_pool", params=_PARAMS, defaults=_DEFAULTS,
                  forward=_max_pool, shape=_pool_shape("max_pool"),
                  vjp=(_argmax_route,),
                  jvp=(_argmax_pick,),
-                 doc="The maximum of each window of x [C, *spatial] or [N, C, *spatial] (kernel: "
-                     "one size per spatial axis; stride: the kernel by default). Padded cells "
-                     "never win; on a tie the first cell in row-major window order takes the "
-                     "gradient; overlapping windows add up. Keeps x's dtype.")
+                 doc="max(window) for each window of x [C, *spatial] or [N, C, *spatial] "
+                     "(kernel: one size per spatial axis; stride: the kernel by default); "
+                     "(n + 2p - k) // s + 1 windows per axis, none when p > k // 2. Padded cells "
+                     "never win, not even a tie with a real -inf; on a tie the first real cell "
+                     "in row-major window order takes the gradient (of a NaN window, its first "
+                     "NaN); overlapping windows add up. Keeps x's dtype; the channel and spatial "
+                     "axes must not be empty.")
 avg_pool = OpDef("avg_pool", params=_PARAMS, defaults=_DEFAULTS,
                  forward=lambda x, kernel, stride, padding:
                  _window_mean(as_float(x), kernel, stride, padding),

@@ -239,12 +239,13 @@ flatten = OpDef("flatten", params={"start_dim": INT, "end_dim": INT}, shape=_fla
 concat = OpDef("concat", inputs=None, params={"axis": INT}, defaults={"axis": 0},
                forward=_concat, shape=_join_shape("concat", new_axis=False),
                vjp=Variadic(_concat_vjp, _concat_vjp_all), jvp=Variadic(_concat_jvp),
-               doc="The inputs joined along their existing axis ``axis``, as numpy's "
-                   "concatenate: ``ops.concat([a, b], axis=0)`` takes a sequence of handles, "
-                   "which agree on every other axis.")
+               doc="concatenate(xs, axis): the inputs joined along their existing axis "
+                   "``axis``, as numpy's concatenate; ``ops.concat([a, b], axis=0)`` takes a "
+                   "sequence of handles, which agree on every other axis.")
 stack = OpDef("stack", inputs=None, params={"axis": INT}, defaults={"axis": 0},
               forward=_stack, shape=_join_shape("stack", new_axis=True),
               vjp=Variadic(_stack_vjp, _stack_vjp_all), jvp=Variadic(_stack_jvp),
-              doc="The inputs joined along a new axis ``axis`` of the result, as numpy's "
-                  "stack: ``ops.stack([a, b])`` takes a sequence of handles of one shape.")
+              doc="stack(xs, axis): the inputs joined along a new axis ``axis`` of the "
+                  "result, as numpy's stack; ``ops.stack([a, b])`` takes a sequence of handles "
+                  "of one shape.")
 # fmt: on
