@@ -48,6 +48,8 @@ BAD: list[tuple[str, Build, tuple[Any, ...], type[tm.TapeError], str]] = [
      "scale: c must be a real number; got array"),
     ("scale bool", lambda x: ops.scale(x, True), (X,), tm.InvalidArgument,
      "scale: c must be a real number; got True"),
+    ("scale huge int", lambda x: ops.scale(x, 2**1100), (X.astype(np.float32),),
+     tm.InvalidArgument, "(int too large to convert to float)"),
     ("clamp None", lambda x: ops.clamp(x, None, 1), (X,), tm.InvalidArgument,
      "clamp: lo must be a real number; got None"),
     ("pow str", lambda x: ops.pow(x, "a"), (X,), tm.InvalidArgument,

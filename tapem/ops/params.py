@@ -107,7 +107,10 @@ def _real(value: Any) -> float | int:
         value = value[()]
     if isinstance(value, (np.integer, np.floating)):
         return value.item()
-    if isinstance(value, (int, float)):
+    if isinstance(value, float):
+        return value
+    if isinstance(value, int):
+        float(value)  # OverflowError beyond the float range, where numpy would raise it later
         return value
     raise TypeError
 
@@ -212,7 +215,7 @@ def _any(value: Any) -> Any:
     return value
 
 
-REAL = Kind("a real number", _real, frozenset({float, int}))
+REAL = Kind("a real number", _real, frozenset({float}))
 INT = Kind("an int", _index, frozenset({int}))
 POSITIVE_INT = Kind("an int >= 1", _positive)
 SEED = Kind("an int >= 0", _seed)
