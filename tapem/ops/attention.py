@@ -59,8 +59,8 @@ def _shape(*avals_and_heads: Any) -> ShapeDtype:
     if not fits or wo.shape[0] != e_v:
         raise ShapeMismatch("multi_head_attention", shapes, _LAYOUT)
     if e == 0 or e_v == 0:
-        raise ShapeMismatch("multi_head_attention", shapes, "the projection widths e and e_v "
-                            "must be positive")  # fmt: skip
+        detail = "the projection widths e and e_v must be positive"
+        raise ShapeMismatch("multi_head_attention", shapes, detail)
     if e % num_heads or e_v % num_heads:
         raise ShapeMismatch(
             "multi_head_attention",
