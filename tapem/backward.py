@@ -99,7 +99,13 @@ def _reverse(tape: Tape, out: int, seed: Any, check: CotangentCheck | None) -> l
         else:
             parent_nodes = tuple([nodes[p] for p in parents])
             call = (g, value, *[parent[0] for parent in parent_nodes], *args)
-        rules = vjps[index]  # a variadic op's rules (``Variadic``) serve any input: n says how many
+        # a variadic op's rules (``Variadic``) serve any input: n says how many; one with many
+        # inputs computes them all at once where it can (each input alone would read them all)
+        rules: Any = vjps[index]
+        together = getattr(rules, "at_once", None) if n > 3 else None
+        if together is not None:
+            rules = _Computed(together(*call))
+            call = ()  # the computed rules take no arguments (unpacking n inputs per input is n²)
         for k in range(n):
             parent = parent_nodes[k]
             vjp = rules[k]
@@ -132,6 +138,19 @@ def _reverse(tape: Tape, out: int, seed: Any, check: CotangentCheck | None) -> l
                 # more than one element: numpy's in-place add of one element costs 2.5x a new one.
                 owned[p] = total.__class__ is ndarray and total.size > 1
     return grads
+
+
+class _Computed:
+    """Every input's cotangent, computed at once, served as the rules of the inputs."""
+
+    __slots__ = ("cts",)
+
+    def __init__(self, cts: Sequence[Any]) -> None:
+        self.cts = cts
+
+    def __getitem__(self, k: int) -> Any:
+        ct = self.cts[k]
+        return None if ct is None else (lambda: ct)
 
 
 def gradient_dict(grads: Sequence[Any]) -> dict[int, Any]:

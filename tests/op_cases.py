@@ -6,6 +6,10 @@ integers) and its static parameters, chosen inside the op's domain and away from
 ``tests/test_op_rules.py`` runs the VJP, JVP and shape checks on every entry, and fails if an
 op in ``tapem.ops.TABLE`` has no entry here. The neural-network ops' strategies live in
 ``tests/layer_cases.py`` and are merged in at the end.
+
+Scalar parameters are drawn as ints as well as floats (an int parameter keeps an int input
+int). :func:`typed` turns any case into one with int and bool inputs (``tests/test_op_dtypes.py``
+checks that the shape rules predict their dtypes).
 """
 
 from __future__ import annotations
@@ -90,6 +94,9 @@ def binary_no_ties(draw: Any) -> Case:
 @st.composite
 def clamp_case(draw: Any) -> Case:
     x = draw(grid(draw(shapes()), 0.05))
+    if draw(st.booleans()):  # int bounds
+        lo = draw(st.integers(-2, 0))
+        return Case((x,), (lo, lo + draw(st.integers(1, 2))))
     lo = draw(st.integers(-6, 0)) / 5
     hi = lo + draw(st.integers(1, 8)) / 5
     return Case((x,), (lo, hi))
@@ -171,7 +178,7 @@ def transpose_case(draw: Any) -> Case:
     return Case((x,), (axes,))
 
 
-scalar = st.floats(-3, 3, allow_subnormal=False)
+scalar = st.one_of(st.floats(-3, 3, allow_subnormal=False), st.integers(-3, 3))
 
 CASES: dict[str, Callable[[], Strategy]] = {
     # elementwise
@@ -186,7 +193,7 @@ CASES: dict[str, Callable[[], Strategy]] = {
     "rdiv": lambda: unary_away(args=st.tuples(scalar)),
     "inv": unary_away,
     "pow": lambda: unary(
-        0.5, 2.0, args=st.tuples(st.sampled_from([-2.0, -0.5, 0.0, 0.5, 1.0, 2.0, 3.0]))
+        0.5, 2.0, args=st.tuples(st.sampled_from([-2.0, -0.5, 0.0, 0.5, 1.0, 2.0, 3.0, -1, 0, 2]))
     ),
     "abs": unary_away,
     "sqrt": lambda: unary(0.1, 4.0),
@@ -221,3 +228,34 @@ CASES: dict[str, Callable[[], Strategy]] = {
 from layer_cases import LAYER_CASES  # noqa: E402  (it builds on the helpers above)
 
 CASES.update(LAYER_CASES)
+
+# --- int and bool inputs -------------------------------------------------------------------------
+
+DTYPES = tuple(
+    np.dtype(t) for t in (np.bool_, np.int8, np.int32, np.int64, np.uint8, np.float32, np.float64)
+)
+
+
+def with_dtype(x: Any, dtype: np.dtype[Any]) -> Any:
+    """A float input as ``dtype``: bools are ``x > 0``, ints ``round(2 x)`` (absolute values for
+    unsigned ones). Other inputs (labels, indices, masks) stay as they are."""
+    if x.dtype.kind != "f":
+        return x
+    if dtype.kind == "b":
+        return x > 0
+    if dtype.kind in "iu":
+        ints = np.round(2 * x)
+        return (np.abs(ints) if dtype.kind == "u" else ints).astype(dtype)
+    return x.astype(dtype)
+
+
+@st.composite
+def typed(draw: Any, name: str) -> tuple[Case, Case]:
+    """A float64 case of op ``name`` and the same case with some of its float inputs (at least
+    one) converted to a drawn dtype."""
+    case: Case = draw(CASES[name](), label="case")
+    dtype = draw(st.sampled_from(DTYPES), label="dtype")
+    floats = [i for i, x in enumerate(case.inputs) if x.dtype.kind == "f"]
+    chosen = draw(st.lists(st.sampled_from(floats), min_size=1, unique=True), label="converted")
+    inputs = tuple(with_dtype(x, dtype) if i in chosen else x for i, x in enumerate(case.inputs))
+    return case, Case(inputs, case.args)

@@ -3,6 +3,7 @@ in step with, the op table; every op documents itself."""
 
 from __future__ import annotations
 
+import inspect
 import re
 from pathlib import Path
 
@@ -34,3 +35,15 @@ def test_every_op_of_a_family_is_in_the_table_and_the_ops_namespace() -> None:
         for rule in rules:
             assert ops.TABLE[rule.name] is rule and getattr(ops, rule.name) is rule
     assert sum(len(rules) for _, rules in family_ops()) == len(ops.TABLE)
+
+
+def test_every_op_has_a_signature_and_a_formula() -> None:
+    for name, rule in ops.TABLE.items():
+        signature = inspect.signature(rule)
+        handles = [p for p in signature.parameters.values() if p.kind == p.POSITIONAL_ONLY]
+        assert handles, name
+        assert rule.doc.strip(), f"{name} has no doc= (its formula, first)"
+        assert (inspect.getdoc(rule) or "").startswith(rule.doc.strip()[:20]), name
+    assert str(inspect.signature(ops.linear)).startswith("(W, b, x, /)")
+    assert str(inspect.signature(ops.clamp)).startswith("(x, /, lo, hi)")
+    assert str(inspect.signature(ops.sum)).startswith("(x, /, axis=None, keepdims=False)")

@@ -31,15 +31,15 @@ different seed for each dropout layer and each step (the same seed gives the sam
 from __future__ import annotations
 
 import math
-import operator
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 from numpy.polynomial import chebyshev
 
-from tapem.errors import InvalidArgument
-from tapem.ops.opdef import OpDef, ShapeDtype, as_float, float_dtype, is_real
+from tapem.ops.dtypes import as_float
+from tapem.ops.opdef import OpDef, float_shape
+from tapem.ops.params import PROBABILITY, SEED
 
 __all__ = ["dropout", "gelu"]
 
@@ -107,10 +107,6 @@ def erf(x: Any) -> Any:
     return out
 
 
-def _float_shape(x: Any, *params: Any) -> ShapeDtype:
-    return ShapeDtype(x.shape, float_dtype(x.dtype))
-
-
 _SQRT_HALF = math.sqrt(0.5)
 _INV_SQRT_2PI = 1 / math.sqrt(2 * math.pi)
 
@@ -125,23 +121,6 @@ def _gelu_deriv(x: Any) -> Any:
 
 
 # --- dropout -----------------------------------------------------------------------------------
-
-
-def _dropout_shape(x: Any, p: Any, seed: Any) -> ShapeDtype:
-    if not is_real(p) or not 0 <= p <= 1:
-        raise InvalidArgument(
-            f"dropout: p (the probability of dropping) must be in [0, 1], got {p!r}", op="dropout"
-        )
-    try:
-        valid_seed = not isinstance(seed, bool) and operator.index(seed) >= 0
-    except TypeError:
-        valid_seed = False
-    if not valid_seed:
-        raise InvalidArgument(
-            f"dropout: seed must be an int >= 0 (the mask is drawn from it), got {seed!r}",
-            op="dropout",
-        )
-    return _float_shape(x)
 
 
 def _kept(shape: Any, p: float, seed: int) -> Any:
@@ -159,11 +138,14 @@ def _dropped(v: Any, p: float, seed: int) -> Any:
 # fmt: off
 # --- neural layers: activations ----------------------------------------------------------------
 
-gelu = OpDef("gelu", forward=_gelu, shape=_float_shape,
-             vjp=(lambda g, out, x: g * _gelu_deriv(x),),
-             jvp=(lambda t, out, x: t * _gelu_deriv(x),))
-dropout = OpDef("dropout", params=("p", "seed"), shape=_dropout_shape,
+gelu = OpDef("gelu", forward=_gelu, shape=float_shape,
+             derivative=(lambda v, out, x: v * _gelu_deriv(x),),
+             doc="x / 2 * (1 + erf(x / sqrt 2)), the exact GELU (PyTorch's default, not the tanh "
+                 "approximation); ints and bools give float64.")
+dropout = OpDef("dropout", params={"p": PROBABILITY, "seed": SEED}, shape=float_shape,
                 forward=lambda x, p, seed: _dropped(as_float(x), p, seed),
-                vjp=(lambda g, out, x, p, seed: _dropped(g, p, seed),),
-                jvp=(lambda t, out, x, p, seed: _dropped(t, p, seed),))
+                derivative=(lambda v, out, x, p, seed: _dropped(v, p, seed),),
+                doc="x * keep / (1 - p): each element kept with probability 1 - p (zeros for "
+                    "p = 1). The mask keep is a function of (seed, x's shape, p): the same seed "
+                    "gives the same mask, so give each layer and step its own seed.")
 # fmt: on

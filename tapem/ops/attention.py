@@ -25,13 +25,16 @@ NaN, and passes no gradient back.
 
 from __future__ import annotations
 
+import inspect
 import math
 from typing import Any
 
 import numpy as np
 
-from tapem.errors import InvalidArgument, ShapeMismatch
-from tapem.ops.opdef import OpDef, ShapeDtype, Variadic, is_int, result_dtype
+from tapem.errors import ShapeMismatch
+from tapem.ops.dtypes import float_dtype, result_dtype
+from tapem.ops.opdef import OpDef, ShapeDtype, Variadic
+from tapem.ops.params import POSITIVE_INT
 from tapem.ops.reductions import _softmax, _softmax_vjp
 from tapem.requests import Op, make_op
 
@@ -45,11 +48,6 @@ _LAYOUT = (
 
 def _shape(*avals_and_heads: Any) -> ShapeDtype:
     *avals, num_heads = avals_and_heads
-    if not is_int(num_heads) or num_heads < 1:
-        raise InvalidArgument(
-            f"multi_head_attention: num_heads must be a positive int, got {num_heads!r}",
-            op="multi_head_attention",
-        )
     shapes = [tuple(a.shape) for a in avals]
     if len(avals) not in (5, 6):
         raise ShapeMismatch("multi_head_attention", shapes, f"{_LAYOUT}; got {len(avals)} inputs")
@@ -60,6 +58,9 @@ def _shape(*avals_and_heads: Any) -> ShapeDtype:
     fits = wq.shape[0] == wk.shape[0] == wv.shape[0] == d and wk.shape[1] == e
     if not fits or wo.shape[0] != e_v:
         raise ShapeMismatch("multi_head_attention", shapes, _LAYOUT)
+    if e == 0 or e_v == 0:
+        detail = "the projection widths e and e_v must be positive"
+        raise ShapeMismatch("multi_head_attention", shapes, detail)
     if e % num_heads or e_v % num_heads:
         raise ShapeMismatch(
             "multi_head_attention",
@@ -75,7 +76,7 @@ def _shape(*avals_and_heads: Any) -> ShapeDtype:
                 shapes,
                 f"the mask must be a bool array of shape [{n}, {n}] (got {mask.dtype})",
             )
-    return ShapeDtype((*x.shape[:-1], wo.shape[1]), result_dtype(wq, wk, wv, wo, x))
+    return ShapeDtype((*x.shape[:-1], wo.shape[1]), float_dtype(result_dtype(wq, wk, wv, wo, x)))
 
 
 def _split(m: Any, heads: int) -> Any:
@@ -143,12 +144,16 @@ class Parts:
 
 def _forward(*xs_and_heads: Any) -> Any:
     *xs, heads = xs_and_heads
+    dtype = float_dtype(result_dtype(*xs[:5]))  # ints compute in floating point
+    xs[:5] = [x if x.dtype.kind == "f" else x.astype(dtype) for x in xs[:5]]
     parts = Parts(tuple(xs), heads)
     return parts.out(np.matmul(parts.o, xs[3]))
 
 
 def _flat(m: Any) -> Any:
-    return np.reshape(m, (-1, np.shape(m)[-1]))
+    """``m`` ``[..., k]`` as ``[prod(...), k]`` (both sizes given: either may be 0)."""
+    shape = np.shape(m)
+    return np.reshape(m, (math.prod(shape[:-1]), shape[-1]))
 
 
 def _weight_grad(a: Any, d: Any) -> Any:
@@ -240,11 +245,27 @@ class AttentionOpDef(OpDef):
         inputs = (wq, wk, wv, wo, x) if mask is None else (wq, wk, wv, wo, x, mask)
         return make_op(self, inputs, self.bind((num_heads,), {}))
 
+    def _signature(self) -> inspect.Signature:
+        handles = [
+            inspect.Parameter(name, inspect.Parameter.POSITIONAL_ONLY)
+            for name in ("wq", "wk", "wv", "wo", "x")
+        ]
+        keyword = inspect.Parameter.POSITIONAL_OR_KEYWORD
+        rest = [
+            inspect.Parameter("num_heads", keyword),
+            inspect.Parameter("mask", keyword, default=None),
+        ]
+        return inspect.Signature([*handles, *rest], return_annotation=Op)
+
 
 # fmt: off
 # --- neural layers: attention -------------------------------------------------------------------
 
 multi_head_attention = AttentionOpDef(
-    "multi_head_attention", inputs=None, params=("num_heads",),
-    forward=_forward, shape=_shape, vjp=_Rules(_vjp), jvp=_Rules(_jvp))
+    "multi_head_attention", inputs=None, params={"num_heads": POSITIVE_INT},
+    forward=_forward, shape=_shape, vjp=_Rules(_vjp), jvp=_Rules(_jvp),
+    doc="softmax(Q Kᵀ / sqrt(e / num_heads)) V per head, heads concatenated, times wo: Q = x wq, "
+        "K = x wk, V = x wv (no biases); x [n, d] or [N, n, d], wq and wk [d, e], wv [d, e_v], "
+        "wo [e_v, d_out]. mask (optional) is a handle to a bool const [n, n], True where a "
+        "position may attend; a row with nothing allowed gets zero weights (its output is 0).")
 # fmt: on

@@ -29,7 +29,9 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from tapem.errors import ShapeMismatch
-from tapem.ops.opdef import JvpFn, OpDef, ShapeDtype, result_dtype
+from tapem.ops.dtypes import product_dtype
+from tapem.ops.opdef import JvpFn, OpDef, ShapeDtype
+from tapem.ops.params import NONNEGATIVE_INTS, POSITIVE_INTS
 from tapem.ops.windows import col2im, im2col, out_sizes, pad, per_dim, split_batch
 
 __all__ = ["conv", "conv_transpose"]
@@ -69,6 +71,10 @@ def _check_layout(op: str, k: Any, b: Any, x: Any, in_axis: int) -> Ints:
         raise ShapeMismatch(op, shapes, f"expected {layout}")
     if 0 in tuple(k.shape[2:]):
         raise ShapeMismatch(op, shapes, "kernel sizes must be positive")
+    if in_c == 0 or 0 in tuple(x.shape[len(x.shape) - len(k.shape) + 2 :]):
+        raise ShapeMismatch(
+            op, shapes, "x needs at least one input channel and a non-empty spatial extent"
+        )
     return (x.shape[0], out_c) if batched else (out_c,)
 
 
@@ -200,7 +206,7 @@ def _jvps(linear: Callable[..., Any]) -> tuple[JvpFn, JvpFn, JvpFn]:
 def _conv_shape(k: Any, b: Any, x: Any, stride: Any, padding: Any) -> ShapeDtype:
     lead = _check_layout("conv", k, b, x, 1)
     geo = _conv_geometry(k.shape, x.shape, stride, padding)
-    return ShapeDtype((*lead, *geo.positions), result_dtype(k, b, x))
+    return ShapeDtype((*lead, *geo.positions), product_dtype("conv", k, b, x))
 
 
 def _conv_linear(k: Any, x: Any, stride: Any, padding: Any) -> Any:
@@ -235,7 +241,7 @@ def _conv_dx(g: Any, out: Any, k: Any, b: Any, x: Any, stride: Any, padding: Any
 def _conv_transpose_shape(k: Any, b: Any, x: Any, stride: Any, padding: Any) -> ShapeDtype:
     lead = _check_layout("conv_transpose", k, b, x, 0)
     geo = _transpose_geometry(k.shape, x.shape, stride, padding)
-    return ShapeDtype((*lead, *geo.windowed), result_dtype(k, b, x))
+    return ShapeDtype((*lead, *geo.windowed), product_dtype("conv_transpose", k, b, x))
 
 
 def _conv_transpose_linear(k: Any, x: Any, stride: Any, padding: Any) -> Any:
@@ -264,7 +270,7 @@ def _conv_transpose_dx(g: Any, out: Any, k: Any, b: Any, x: Any, stride: Any, pa
     return _unbatch(_correlate(k, gb, geo), single)
 
 
-_PARAMS = ("stride", "padding")
+_PARAMS = {"stride": POSITIVE_INTS, "padding": NONNEGATIVE_INTS}
 _DEFAULTS = {"stride": 1, "padding": 0}
 
 # fmt: off
@@ -273,9 +279,21 @@ _DEFAULTS = {"stride": 1, "padding": 0}
 conv = OpDef("conv", inputs=("k", "b", "x"), params=_PARAMS, defaults=_DEFAULTS,
              forward=_conv, shape=_conv_shape,
              vjp=(_conv_dk, _bias_vjp, _conv_dx),
-             jvp=_jvps(_conv_linear))
+             jvp=_jvps(_conv_linear),
+             doc="out[o] = b[o] + sum over c and the window of k[o, c] * x[c] (a cross-"
+                 "correlation, as PyTorch's convN): k [out_c, in_c, *kernel], b [out_c], x "
+                 "[in_c, *spatial] or [N, in_c, *spatial], with len(kernel) spatial axes; "
+                 "symmetric zero padding, no dilation or groups; (n + 2p - k) // s + 1 "
+                 "positions per axis. stride and padding: an int or one per axis. x needs "
+                 "an input channel and non-empty spatial axes (a batch may be empty).")
 conv_transpose = OpDef("conv_transpose", inputs=("k", "b", "x"), params=_PARAMS,
                        defaults=_DEFAULTS, forward=_conv_transpose, shape=_conv_transpose_shape,
                        vjp=(_conv_transpose_dk, _bias_vjp, _conv_transpose_dx),
-                       jvp=_jvps(_conv_transpose_linear))
+                       jvp=_jvps(_conv_transpose_linear),
+                       doc="out[o, q * s + j - p] += x[c, q] * k[c, o, j] over input cells q "
+                           "and kernel offsets j, plus b[o]: the adjoint of conv in x "
+                           "(PyTorch's convN_transpose). k [in_c, out_c, *kernel] (PyTorch's "
+                           "layout), b [out_c], x [in_c, *spatial] or [N, in_c, *spatial]; "
+                           "(n - 1) * s + k - 2p cells per axis, which must be positive. stride "
+                           "and padding: an int or one per axis.")
 # fmt: on

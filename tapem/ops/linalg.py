@@ -1,13 +1,20 @@
-"""Linear algebra: ``linear`` (W x + b, PyTorch's weight layout) and ``matmul``."""
+"""Linear algebra: ``linear`` (W x + b, PyTorch's weight layout) and ``matmul``.
+
+Integer operands multiply as integers (numpy's promotion); two bool operands are refused
+(numpy would compute a logical product, PyTorch refuses them). Zero-size axes work as in
+PyTorch: with no input features, ``linear`` gives ``b`` and zero gradients for ``W`` and ``x``.
+"""
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
 
 from tapem.errors import ShapeMismatch
-from tapem.ops.opdef import OpDef, ShapeDtype, broadcast_shapes, pass_through, result_dtype
+from tapem.ops.dtypes import product_dtype
+from tapem.ops.opdef import OpDef, ShapeDtype, broadcast_shapes, pass_through
 
 __all__ = ["linear", "matmul"]
 
@@ -18,8 +25,8 @@ def _linear_shape(W: Any, b: Any, x: Any) -> ShapeDtype:
         detail = "expected W [out, in], b [out], x [..., in]"
         raise ShapeMismatch("linear", [ws, bs, xs], detail)
     dtype = W.dtype
-    if b.dtype != dtype or x.dtype != dtype:
-        dtype = result_dtype(W, b, x)
+    if b.dtype != dtype or x.dtype != dtype or dtype.kind == "b":
+        dtype = product_dtype("linear", W, b, x)
     return ShapeDtype((*xs[:-1], ws[0]), dtype)
 
 
@@ -27,10 +34,17 @@ def _linear(W: Any, b: Any, x: Any) -> Any:
     if x.ndim == 1:  # one sample: the method skips numpy's function dispatch, a third of the cost
         return (W.dot(x) if W.__class__ is np.ndarray else np.dot(W, x)) + b
     out = np.dot(x, W.T) if x.ndim == 2 else np.matmul(x, W.T)
-    if out.size >= 4096:
+    if out.size >= 4096 and out.dtype == b.dtype:
         out += b  # ``out`` is ours: in place saves a large temporary
         return out
     return out + b  # for small outputs a new array is cheaper than an in-place ufunc call
+
+
+def _rows(a: Any) -> Any:
+    """``a`` ``[..., n]`` as the matrix ``[prod(...), n]`` (both sizes given: -1 cannot stand
+    for either when the other is 0)."""
+    shape = np.shape(a)
+    return np.reshape(a, (math.prod(shape[:-1]), shape[-1]))
 
 
 def _linear_dW(g: Any, out: Any, W: Any, b: Any, x: Any) -> Any:  # noqa: N802
@@ -38,7 +52,7 @@ def _linear_dW(g: Any, out: Any, W: Any, b: Any, x: Any) -> Any:  # noqa: N802
         if g.__class__ is np.ndarray and x.__class__ is np.ndarray:
             return g[:, None].dot(x[None])  # the outer product: half the cost of broadcasting
         return g[:, None] * x
-    return np.matmul(np.reshape(g, (-1, np.shape(g)[-1])).T, np.reshape(x, (-1, np.shape(x)[-1])))
+    return np.matmul(_rows(g).T, _rows(x))
 
 
 def _linear_jvp_W(t: Any, out: Any, W: Any, b: Any, x: Any) -> Any:  # noqa: N802
@@ -47,6 +61,7 @@ def _linear_jvp_W(t: Any, out: Any, W: Any, b: Any, x: Any) -> Any:  # noqa: N80
 
 def _matmul_shape(a: Any, b: Any) -> ShapeDtype:
     shapes = [a.shape, b.shape]
+    dtype = product_dtype("matmul", a, b)
     if len(a.shape) == 0 or len(b.shape) == 0:
         raise ShapeMismatch("matmul", shapes, "matmul needs operands of rank >= 1")
     k_a = a.shape[-1]
@@ -54,13 +69,13 @@ def _matmul_shape(a: Any, b: Any) -> ShapeDtype:
     if k_a != k_b:
         raise ShapeMismatch("matmul", shapes, f"contracted sizes differ ({k_a} vs {k_b})")
     if len(a.shape) == 1 and len(b.shape) == 1:
-        return ShapeDtype((), result_dtype(a, b))
+        return ShapeDtype((), dtype)
     if len(b.shape) == 1:
-        return ShapeDtype(a.shape[:-1], result_dtype(a, b))
+        return ShapeDtype(a.shape[:-1], dtype)
     if len(a.shape) == 1:
-        return ShapeDtype((*b.shape[:-2], b.shape[-1]), result_dtype(a, b))
+        return ShapeDtype((*b.shape[:-2], b.shape[-1]), dtype)
     batch = broadcast_shapes("matmul", a.shape[:-2], b.shape[:-2])
-    return ShapeDtype((*batch, a.shape[-2], b.shape[-1]), result_dtype(a, b))
+    return ShapeDtype((*batch, a.shape[-2], b.shape[-1]), dtype)
 
 
 def _matmul_da(g: Any, out: Any, a: Any, b: Any) -> Any:
@@ -86,8 +101,13 @@ linear = OpDef("linear", inputs=("W", "b", "x"), forward=_linear, shape=_linear_
                     lambda g, out, W, b, x: np.matmul(g, W)),
                jvp=(_linear_jvp_W,
                     lambda t, out, W, b, x: t,
-                    lambda t, out, W, b, x: np.matmul(t, W.T)))
+                    lambda t, out, W, b, x: np.matmul(t, W.T)),
+               doc="W x + b, with PyTorch's layout: W [out, in], b [out], x [in] or "
+                   "[..., in] (leading batch axes), giving [out] or [..., out].")
 matmul = OpDef("matmul", inputs=("a", "b"), forward=np.matmul, shape=_matmul_shape,
                vjp=(_matmul_da, _matmul_db),
-               jvp=(lambda t, out, a, b: np.matmul(t, b), lambda t, out, a, b: np.matmul(a, t)))
+               jvp=(lambda t, out, a, b: np.matmul(t, b), lambda t, out, a, b: np.matmul(a, t)),
+               doc="a @ b, as numpy's matmul: [m, n] @ [n, p] gives [m, p]; a vector operand "
+                   "[n] is a row (first) or a column (second); leading batch axes broadcast. "
+                   "What ``a @ b`` builds.")
 # fmt: on

@@ -7,7 +7,10 @@ Both standardize ``x`` over some axes with the population variance,
     dx = (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat)) / sqrt(var + eps)
 
 with ``dxhat = g * gamma`` and the means over the standardized axes. That linear map is
-symmetric, so the JVP applies the same formula to the tangent.
+symmetric, so the JVP applies the same formula to the tangent. The statistics are those of
+``x`` minus its first element over the standardized axes (the same mean and variance, exact for
+a constant slice: its ``xhat`` is exactly 0 and its result exactly ``beta``, in float32 too).
+Int and bool inputs compute in floating point (float64 unless gamma or beta is a float dtype).
 
 * ``layer_norm(x, gamma, beta, eps=1e-5)``: over the last axis; ``gamma``, ``beta`` ``[D]``;
   any leading axes.
@@ -36,22 +39,32 @@ from typing import Any
 
 import numpy as np
 
-from tapem.errors import InvalidArgument, ShapeMismatch
-from tapem.ops.opdef import OpDef, ShapeDtype, is_real, pass_through, result_dtype
+from tapem.errors import ShapeMismatch
+from tapem.ops.dtypes import float_dtype, result_dtype
+from tapem.ops.opdef import OpDef, ShapeDtype, pass_through
+from tapem.ops.params import NONNEGATIVE_REAL, OPTIONAL_BOOL
 
 __all__ = ["batch_norm", "layer_norm"]
 
 Axes = tuple[int, ...]
 
 
-def _check_eps(op: str, eps: Any) -> None:
-    if not is_real(eps) or not math.isfinite(eps) or eps < 0:
-        raise InvalidArgument(f"{op}: eps must be a finite number >= 0, got {eps!r}", op=op)
+def _dtype(x: Any, gamma: Any, beta: Any) -> Any:
+    return float_dtype(result_dtype(x, gamma, beta))
+
+
+def _as_float(x: Any, gamma: Any, beta: Any) -> Any:
+    """``x``, converted to the dtype the op computes in if it is not a float array."""
+    return x if x.dtype.kind == "f" else x.astype(_dtype(x, gamma, beta))
 
 
 def _standardize(x: Any, axes: Axes, eps: float) -> tuple[Any, Any]:
     """``(xhat, 1 / sqrt(var + eps))`` with statistics over ``axes`` (kept as size-1 axes)."""
-    centered = x - np.mean(x, axis=axes, keepdims=True)
+    rank = np.ndim(x)
+    kept = {a % rank for a in axes}
+    first = tuple(slice(0, 1) if i in kept else slice(None) for i in range(rank))
+    shifted = x - x[first]  # exactly 0 for a constant slice, where x - mean(x) need not be
+    centered = shifted - np.mean(shifted, axis=axes, keepdims=True)
     var = np.mean(centered * centered, axis=axes, keepdims=True)
     inv_std = 1 / np.sqrt(var + eps)
     return centered * inv_std, inv_std
@@ -93,17 +106,16 @@ _LAST = (-1,)
 
 
 def _layer_norm_shape(x: Any, gamma: Any, beta: Any, eps: Any) -> ShapeDtype:
-    _check_eps("layer_norm", eps)
     shapes = [tuple(x.shape), tuple(gamma.shape), tuple(beta.shape)]
     if len(x.shape) == 0 or x.shape[-1] == 0:
         raise ShapeMismatch("layer_norm", shapes, "x needs a non-empty last axis [..., D]")
     if tuple(gamma.shape) != (x.shape[-1],) or tuple(beta.shape) != (x.shape[-1],):
         raise ShapeMismatch("layer_norm", shapes, "expected x [..., D], gamma [D], beta [D]")
-    return ShapeDtype(x.shape, result_dtype(x, gamma, beta))
+    return ShapeDtype(x.shape, _dtype(x, gamma, beta))
 
 
 def _layer_norm(x: Any, gamma: Any, beta: Any, eps: float) -> Any:
-    return _affine(x, gamma, beta, eps, _LAST, None)
+    return _affine(_as_float(x, gamma, beta), gamma, beta, eps, _LAST, None)
 
 
 def _layer_norm_dx(g: Any, out: Any, x: Any, gamma: Any, beta: Any, eps: float) -> Any:
@@ -137,11 +149,6 @@ def _layout(x_shape: Any, channels: int, batched: Any) -> tuple[Axes, Axes]:
 
 
 def _batch_norm_shape(x: Any, gamma: Any, beta: Any, eps: Any, batched: Any) -> ShapeDtype:
-    _check_eps("batch_norm", eps)
-    if batched is not None and not isinstance(batched, bool):
-        raise InvalidArgument(
-            f"batch_norm: batched must be None, True or False, got {batched!r}", op="batch_norm"
-        )
     shapes = [tuple(x.shape), tuple(gamma.shape), tuple(beta.shape)]
     layout = "expected gamma [C], beta [C] and x [C, *spatial] or [N, C, *spatial]"
     if len(gamma.shape) != 1 or tuple(beta.shape) != tuple(gamma.shape):
@@ -152,11 +159,12 @@ def _batch_norm_shape(x: Any, gamma: Any, beta: Any, eps: Any, batched: Any) -> 
         raise ShapeMismatch("batch_norm", shapes, f"{layout}{want}")
     if math.prod(d for i, d in enumerate(x.shape) if i != axis) == 0:
         raise ShapeMismatch("batch_norm", shapes, "there are no values to take statistics over")
-    return ShapeDtype(x.shape, result_dtype(x, gamma, beta))
+    return ShapeDtype(x.shape, _dtype(x, gamma, beta))
 
 
 def _batch_norm(x: Any, gamma: Any, beta: Any, eps: float, batched: Any) -> Any:
-    return _affine(x, gamma, beta, eps, *_layout(np.shape(x), np.shape(gamma)[0], batched))
+    layout = _layout(np.shape(x), np.shape(gamma)[0], batched)
+    return _affine(_as_float(x, gamma, beta), gamma, beta, eps, *layout)
 
 
 def _bn_dx(g: Any, out: Any, x: Any, gamma: Any, beta: Any, eps: float, batched: Any) -> Any:
@@ -189,17 +197,26 @@ def _bn_jvp_beta(t: Any, out: Any, x: Any, gamma: Any, beta: Any, eps: float, ba
 # fmt: off
 # --- neural layers: normalization --------------------------------------------------------------
 
-layer_norm = OpDef("layer_norm", inputs=("x", "gamma", "beta"), params=("eps",),
+layer_norm = OpDef("layer_norm", inputs=("x", "gamma", "beta"), params={"eps": NONNEGATIVE_REAL},
                    defaults={"eps": 1e-5}, forward=_layer_norm, shape=_layer_norm_shape,
                    vjp=(_layer_norm_dx,
                         lambda g, out, x, gamma, beta, eps: g * _standardize(x, _LAST, eps)[0],
                         pass_through),
                    jvp=(_layer_norm_jvp_x,
                         lambda t, out, x, gamma, beta, eps: t * _standardize(x, _LAST, eps)[0],
-                        lambda t, out, x, gamma, beta, eps: t))
-batch_norm = OpDef("batch_norm", inputs=("x", "gamma", "beta"), params=("eps", "batched"),
+                        lambda t, out, x, gamma, beta, eps: t),
+                   doc="(x - mean) / sqrt(var + eps) * gamma + beta over the last axis of x "
+                       "[..., D] (D >= 1; population variance; gamma, beta [D]); a constant "
+                       "row gives exactly beta.")
+batch_norm = OpDef("batch_norm", inputs=("x", "gamma", "beta"),
+                   params={"eps": NONNEGATIVE_REAL, "batched": OPTIONAL_BOOL},
                    defaults={"eps": 1e-5, "batched": None}, forward=_batch_norm,
                    shape=_batch_norm_shape,
                    vjp=(_bn_dx, _bn_dgamma, _bn_dbeta),
-                   jvp=(_bn_jvp_x, _bn_jvp_gamma, _bn_jvp_beta))
+                   jvp=(_bn_jvp_x, _bn_jvp_gamma, _bn_jvp_beta),
+                   doc="(x - mean) / sqrt(var + eps) * gamma + beta per channel, stateless (no "
+                       "running statistics): x [C, *spatial] over its spatial positions, or "
+                       "[N, C, *spatial] over N and them (batched=None reads the layout from "
+                       "the shapes, one sample winning a tie; say batched=True for a batch of "
+                       "C samples); gamma, beta [C].")
 # fmt: on

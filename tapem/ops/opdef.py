@@ -21,7 +21,8 @@ VJP rules must use numpy functions and operators only (no in-place writes): the 
 re-runs them on dual numbers.
 
 A custom op is just another ``OpDef``; no registry is involved. An elementwise op gives its
-derivative once (:func:`unary`, :func:`binary`):
+derivative once (:func:`unary`, :func:`binary`); :mod:`tapem.ops.dtypes` says which dtype an op
+computes in:
 
 >>> import numpy as np
 >>> cube = unary("cube", lambda x: x**3, lambda v, out, x: 3 * x**2 * v, doc="x ** 3")
@@ -31,7 +32,9 @@ derivative once (:func:`unary`, :func:`binary`):
 
 from __future__ import annotations
 
+import functools
 import inspect
+import math
 from collections.abc import Callable, Mapping, Sequence
 from types import MappingProxyType
 from typing import Any, TypeAlias
@@ -39,6 +42,7 @@ from typing import Any, TypeAlias
 import numpy as np
 
 from tapem.errors import ShapeMismatch
+from tapem.ops.dtypes import DtypeRule, float_dtype
 from tapem.ops.params import ANY, Kind
 from tapem.requests import Op, make_op
 
@@ -50,17 +54,14 @@ __all__ = [
     "ShapeFn",
     "Variadic",
     "VjpFn",
-    "as_float",
     "binary",
     "binary_shape",
     "broadcast_shapes",
-    "float_dtype",
-    "is_int",
-    "is_real",
+    "float_shape",
     "pass_through",
-    "result_dtype",
     "same_shape",
     "unary",
+    "unary_shape",
 ]
 
 Forward: TypeAlias = Callable[..., Any]
@@ -98,7 +99,7 @@ class ShapeDtype:
 
     @property
     def size(self) -> int:
-        return int(np.prod(self.shape, dtype=np.int64))
+        return math.prod(self.shape)  # Python ints: a size never overflows
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, ShapeDtype):
@@ -122,22 +123,28 @@ def pass_through(g: Any, out: Any, *inputs: Any) -> Any:
 
 
 class Variadic(Sequence[Any]):
-    """The rule of every input of a variadic op: ``rule(i, ...)`` serves input ``i``."""
+    """The rule of every input of a variadic op: ``rule(i, ...)`` serves input ``i``.
 
-    __slots__ = ("rule",)
+    ``at_once``, if given, returns what ``rule`` gives for every input at once, as a tuple
+    (``at_once(g, out, *xs, *params)``): a caller that needs every input's result (a reverse
+    pass over a node of ``concat``) pays for the op once instead of once per input. A per-input
+    call receives every input too, so it costs at least the number of inputs.
+    """
 
-    def __init__(self, rule: Callable[..., Any]) -> None:
+    __slots__ = ("at_once", "rule")
+
+    def __init__(
+        self, rule: Callable[..., Any], at_once: Callable[..., tuple[Any, ...]] | None = None
+    ) -> None:
         self.rule = rule
+        self.at_once = at_once
 
     def __getitem__(self, i: Any) -> Any:
-        rule = self.rule
-        return lambda *args: rule(i, *args)
+        return functools.partial(self.rule, i)  # passes the arguments on without a second copy
 
     def __len__(self) -> int:
         raise TypeError("a variadic rule serves any number of inputs")
 
-
-_NO_DEFAULTS: tuple[Any, ...] | None = None
 
 _HINTS = {"dim": "axis", "keepdim": "keepdims", "input": "x"}
 """PyTorch's names of parameters that tapem spells as numpy does."""
@@ -182,8 +189,9 @@ class OpDef:
         self.batch = batch
         self.forward = forward
         self.shape = shape
-        # Elementwise ops cannot fail on equal input shapes; interpreters may skip the rule then.
-        self.elementwise = shape is same_shape or isinstance(shape, binary_shape)
+        # Elementwise ops cannot fail on equal input shapes of a float dtype, and keep that dtype:
+        # interpreters may skip the rule then (see unary_shape and binary_shape).
+        self.elementwise = shape is same_shape or isinstance(shape, (unary_shape, binary_shape))
         self.inputs = None if inputs is None else tuple(inputs)
         self.arity = None if self.inputs is None else len(self.inputs)
         kinds = dict(params) if isinstance(params, Mapping) else dict.fromkeys(params, ANY)
@@ -335,37 +343,14 @@ def binary(
     *,
     doc: str,
     inputs: tuple[str, str] = ("a", "b"),
+    dtype: DtypeRule | None = None,
 ) -> OpDef:
     """An elementwise op of two inputs that broadcast like numpy, with its derivative once: one
     map ``d(v, out, a, b)`` per input (the VJP's cotangent may keep the broadcast shape: the
-    reverse pass sums it back to the input's shape)."""
-    return OpDef(name, inputs=inputs, forward=forward, shape=binary_shape(name),
+    reverse pass sums it back to the input's shape). ``dtype(a_dtype, b_dtype)`` gives the
+    output's dtype where it is not numpy's promotion of the two (see :class:`binary_shape`)."""
+    return OpDef(name, inputs=inputs, forward=forward, shape=binary_shape(name, dtype),
                  derivative=derivative, doc=doc)  # fmt: skip
-
-
-# --- checks of static parameters, float dtypes ---------------------------------------------------
-
-
-def is_int(value: Any) -> bool:
-    """Whether a static parameter is an int (``True`` and ``False`` are not)."""
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def is_real(value: Any) -> bool:
-    """Whether a static parameter is an int or a float (``True`` and ``False`` are not)."""
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-def float_dtype(dtype: Any) -> Any:
-    """The dtype an op that computes in floating point gives: ``dtype`` itself if it is a
-    float dtype, float64 otherwise (ints and bools)."""
-    return dtype if dtype.kind == "f" else np.dtype(np.float64)
-
-
-def as_float(x: Any) -> Any:
-    """``x`` itself if its dtype is a float dtype, else ``x`` converted to float64 (forward
-    rules only: a VJP must not convert a cotangent)."""
-    return x if x.dtype.kind == "f" else x.astype(np.float64)
 
 
 # --- shape-rule building blocks ------------------------------------------------------------------
@@ -386,27 +371,45 @@ def broadcast_shapes(op: str, *shapes: tuple[int, ...]) -> tuple[int, ...]:
         raise ShapeMismatch(op, shapes, "the shapes do not broadcast") from None
 
 
-def result_dtype(*avals: Any) -> np.dtype[Any]:
-    """The dtype numpy gives an elementwise op on these operands."""
-    first = avals[0].dtype
-    for a in avals:
-        if a.dtype != first:
-            return np.result_type(*(a.dtype for a in avals))
-    return first  # type: ignore[no-any-return]
+class unary_shape:  # noqa: N801 - used like a function
+    """The shape rule of an elementwise op of one input: ``x``'s shape, with the dtype
+    ``dtype(x.dtype, *params)`` gives (see :data:`DtypeRule`).
+
+    >>> rule = unary_shape(float_dtype)
+    >>> rule(ShapeDtype((2,), np.int8))
+    ShapeDtype((2,), float64)
+    """
+
+    __slots__ = ("dtype",)
+
+    def __init__(self, dtype: DtypeRule) -> None:
+        self.dtype = dtype
+
+    def __call__(self, x: Any, *params: Any) -> ShapeDtype:
+        dtype = self.dtype(x.dtype, *params)
+        return same_shape(x) if dtype == x.dtype else ShapeDtype(x.shape, dtype)
+
+
+float_shape = unary_shape(float_dtype)
+"""The shape rule of an elementwise op that computes in floating point (ints and bools give
+float64)."""
 
 
 class binary_shape:  # noqa: N801 - used like a function
-    """The shape rule of a broadcasting binary op named ``name``."""
+    """The shape rule of a broadcasting binary op named ``name``: the broadcast shape, and
+    numpy's promotion of the two dtypes, or what ``dtype(a_dtype, b_dtype)`` gives (see
+    :data:`DtypeRule`)."""
 
-    __slots__ = ("name",)
+    __slots__ = ("dtype", "name")
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, dtype: DtypeRule | None = None) -> None:
         self.name = name
+        self.dtype = dtype
 
     def __call__(self, a: Any, b: Any, *params: Any) -> ShapeDtype:
         sa, sb = a.shape, b.shape
         da, db = a.dtype, b.dtype
-        if sa == sb and da == db:
+        if sa == sb and da == db and self.dtype is None:
             return a if a.__class__ is ShapeDtype else ShapeDtype(sa, da)
-        shape = sa if sa == sb else broadcast_shapes(self.name, sa, sb)
-        return ShapeDtype(shape, da if da == db else np.result_type(da, db))
+        dtype = np.result_type(da, db) if self.dtype is None else self.dtype(da, db)
+        return ShapeDtype(sa if sa == sb else broadcast_shapes(self.name, sa, sb), dtype)

@@ -5,8 +5,9 @@ request (``ops.scale(x, 2.0)``, ``Op(ops.scale, [x], {"c": 2.0})``) checks every
 turns it into plain Python data (what tape records hold: numbers, strings, ``None`` and tuples
 of them), so a bad parameter fails at the line that wrote it, with
 :class:`~tapem.InvalidArgument`, whatever the interpreter. What a parameter must satisfy
-*given the inputs* (an axis within the input's rank, a reshape that keeps the size) is the shape
-rule's to check.
+*given the inputs* (an axis within the input's rank, a reshape that keeps the size) or given
+the other parameters (one stride per axis of the kernel) is the shape rule's to check. A kind
+that belongs to one op lives with it (``index``'s key: :data:`tapem.ops.selection.KEY`).
 
 >>> REAL.check("scale", "c", np.float32(2.5))
 2.5
@@ -21,6 +22,7 @@ sum: axis must be None, an int or a tuple of ints; got 1.5 (float)
 
 from __future__ import annotations
 
+import math
 import operator
 from collections.abc import Callable
 from typing import Any
@@ -36,14 +38,20 @@ __all__ = [
     "INT",
     "INTS",
     "Kind",
+    "NONNEGATIVE_INTS",
+    "NONNEGATIVE_REAL",
+    "NONZERO_REAL",
     "OPTIONAL_BOOL",
     "OPTIONAL_INTS",
+    "OPTIONAL_POSITIVE_INTS",
     "PERMUTATION",
     "POSITIVE_INT",
+    "POSITIVE_INTS",
     "PROBABILITY",
     "REAL",
     "SEED",
     "SHAPE",
+    "WINDOW",
 ]
 
 NoneType = type(None)
@@ -99,7 +107,10 @@ def _real(value: Any) -> float | int:
         value = value[()]
     if isinstance(value, (np.integer, np.floating)):
         return value.item()
-    if isinstance(value, (int, float)):
+    if isinstance(value, float):
+        return value
+    if isinstance(value, int):
+        float(value)  # OverflowError beyond the float range, where numpy would raise it later
         return value
     raise TypeError
 
@@ -148,6 +159,48 @@ def _probability(value: Any) -> float | int:
     return p
 
 
+def _finite(value: Any) -> float | int:
+    x = _real(value)
+    if not math.isfinite(x):
+        raise ValueError
+    return x
+
+
+def _nonnegative_real(value: Any) -> float | int:
+    x = _finite(value)
+    if x < 0:
+        raise ValueError
+    return x
+
+
+def _nonzero_real(value: Any) -> float | int:
+    x = _finite(value)
+    if x == 0:
+        raise ValueError
+    return x
+
+
+def _at_least(minimum: int) -> Callable[[Any], int | tuple[int, ...]]:
+    """An int or a tuple of ints, each ``>= minimum``."""
+
+    def check(value: Any) -> int | tuple[int, ...]:
+        values = _int_or_ints(value)
+        if min((values,) if isinstance(values, int) else values, default=minimum) < minimum:
+            raise ValueError
+        return values
+
+    return check
+
+
+def _window(value: Any) -> tuple[int, ...]:
+    sizes = _ints(value)  # an int is refused: its number of spatial axes would be a guess
+    if not sizes:
+        raise ValueError
+    if min(sizes) < 1:
+        raise ValueError
+    return sizes
+
+
 def _shape(value: Any) -> tuple[int, ...]:
     target = _int_or_ints(value)
     return (target,) if isinstance(target, int) else target
@@ -162,7 +215,7 @@ def _any(value: Any) -> Any:
     return value
 
 
-REAL = Kind("a real number", _real, frozenset({float, int}))
+REAL = Kind("a real number", _real, frozenset({float}))
 INT = Kind("an int", _index, frozenset({int}))
 POSITIVE_INT = Kind("an int >= 1", _positive)
 SEED = Kind("an int >= 0", _seed)
@@ -176,6 +229,14 @@ INTS = Kind("an int or a tuple of ints", _int_or_ints, frozenset({int}))
 OPTIONAL_INTS = Kind(
     "None, an int or a tuple of ints", _optional(_int_or_ints), frozenset({NoneType, int})
 )
+NONNEGATIVE_REAL = Kind("a finite number >= 0", _nonnegative_real)
+NONZERO_REAL = Kind("a finite non-zero number", _nonzero_real)
+POSITIVE_INTS = Kind("an int >= 1 or a tuple of ints >= 1", _at_least(1))
+OPTIONAL_POSITIVE_INTS = Kind(
+    "None, an int >= 1 or a tuple of ints >= 1", _optional(_at_least(1)), frozenset({NoneType})
+)
+NONNEGATIVE_INTS = Kind("an int >= 0 or a tuple of ints >= 0", _at_least(0))
+WINDOW = Kind("a non-empty tuple of ints >= 1 (one window size per spatial axis)", _window)
 ANY = Kind("any value", _any, frozenset({float, int, str, bool, NoneType}))
 """The kind of a parameter declared by name only (custom ops): numpy scalars become Python
 numbers and lists tuples, and anything else is taken as it is."""

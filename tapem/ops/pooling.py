@@ -8,15 +8,18 @@ except that the output size is **0 when the padding exceeds half the window** (`
 
 Padding, per SPEC §6:
 
-* ``max_pool`` ignores padded cells (they are ``-inf``); on ties the **first** cell in row-major
-  window order wins and gets the gradient; windows that overlap accumulate their gradients.
+* ``max_pool`` ignores padded cells: they hold ``-inf`` (an int dtype's minimum), but never win,
+  not even a tie with a real ``-inf``; on ties the **first** real cell in row-major window order
+  wins and gets the gradient (a NaN is its window's maximum: the first NaN wins); windows that
+  overlap accumulate their gradients.
 * ``avg_pool`` counts padded cells as 0 and always divides by ``prod(kernel)``.
 * ``smooth_max_pool`` includes padded cells as value 0 in the pivot and in the sum; the gradient
   (the window's softmax weights times ``g``) goes to real cells only.
 
 Bad static parameters (a kernel or stride of 0, a negative padding, a ``beta`` that is 0 or not
-finite) raise :class:`~tapem.errors.InvalidArgument` from the shape rule, before anything is
-recorded.
+finite) raise :class:`~tapem.errors.InvalidArgument` when the request is built; a stride or
+padding tuple of the wrong length, from the shape rule. As in PyTorch, the channel and spatial
+axes must not be empty (a batch axis may be).
 
 >>> import numpy as np
 >>> from tapem import ops
@@ -29,14 +32,15 @@ recorded.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import numpy as np
 
-from tapem.errors import InvalidArgument
-from tapem.ops.opdef import OpDef, ShapeDtype, as_float, float_dtype, is_real
+from tapem.errors import ShapeMismatch
+from tapem.ops.dtypes import as_float, float_dtype
+from tapem.ops.opdef import OpDef, ShapeDtype
+from tapem.ops.params import NONNEGATIVE_INTS, NONZERO_REAL, OPTIONAL_POSITIVE_INTS, WINDOW
 from tapem.ops.windows import offsets, out_sizes, pad, per_dim, scatter, split_batch, window_size
 
 __all__ = ["avg_pool", "max_pool", "smooth_max_pool"]
@@ -53,39 +57,24 @@ class Pool(NamedTuple):
     out: Ints
 
 
-def _layout(op: str, kernel: Any, stride: Any, padding: Any) -> tuple[Ints, Ints, Ints]:
-    if not isinstance(kernel, (tuple, list)) or not kernel:
-        raise InvalidArgument(
-            f"{op}: kernel must be a tuple with one window size per spatial axis, e.g. (2, 2) "
-            f"for 2-D pooling; got {kernel!r} (an int is ambiguous, as x may have a batch axis)",
-            op=op,
-        )
-    nd = len(kernel)
-    sizes = per_dim(op, "kernel", kernel, nd, 1)
-    steps = sizes if stride is None else per_dim(op, "stride", stride, nd, 1)
-    return sizes, steps, per_dim(op, "padding", padding, nd, 0)
-
-
 def _pool(op: str, shape: Any, kernel: Any, stride: Any, padding: Any) -> Pool:
-    """Validate the static parameters against an input of ``shape``; the pool's layout."""
-    sizes, steps, pads = _layout(op, kernel, stride, padding)
-    split_batch(op, [tuple(shape)], len(shape), len(sizes))
+    """Check the input's ``shape`` and the lengths of the static parameters; the pool's
+    layout."""
+    nd = len(kernel)
+    steps = kernel if stride is None else per_dim(op, "stride", stride, nd, 1)
+    pads = per_dim(op, "padding", padding, nd, 0)
+    split_batch(op, [tuple(shape)], len(shape), nd)
+    if 0 in tuple(shape[len(shape) - nd - 1 :]):
+        raise ShapeMismatch(
+            op, [tuple(shape)], "the channel and spatial axes must not be empty (a batch may be)"
+        )
     # TorchLean's rule: padding beyond half the window leaves no window along that axis.
-    empty = [p > k // 2 for k, p in zip(sizes, pads, strict=True)]
+    empty = [p > k // 2 for k, p in zip(kernel, pads, strict=True)]
     # (an empty axis is checked as a 1-wide unpadded window, which always fits)
-    fits = tuple(1 if e else k for e, k in zip(empty, sizes, strict=True))
+    fits = tuple(1 if e else k for e, k in zip(empty, kernel, strict=True))
     fit_pads = tuple(0 if e else p for e, p in zip(empty, pads, strict=True))
     out = out_sizes(op, shape, fits, steps, fit_pads)
-    return Pool(sizes, steps, pads, tuple(0 if e else n for e, n in zip(empty, out, strict=True)))
-
-
-def _check_beta(beta: Any) -> None:
-    if not is_real(beta) or beta == 0 or not math.isfinite(beta):
-        raise InvalidArgument(
-            f"smooth_max_pool: beta must be a finite non-zero number, got {beta!r} "
-            "(beta > 0 approaches the max, beta < 0 the min)",
-            op="smooth_max_pool",
-        )
+    return Pool(kernel, steps, pads, tuple(0 if e else n for e, n in zip(empty, out, strict=True)))
 
 
 def _out_shape(x: Any, pool: Pool) -> Ints:
@@ -100,8 +89,6 @@ def _cells(pool: Pool) -> list[tuple[Any, ...]]:
 def _pool_shape(op: str) -> Callable[..., ShapeDtype]:
     def rule(x: Any, kernel: Any, stride: Any, padding: Any, *beta: Any) -> ShapeDtype:
         pool = _pool(op, x.shape, kernel, stride, padding)
-        if beta:
-            _check_beta(beta[0])
         dtype = x.dtype if op == "max_pool" else float_dtype(x.dtype)
         return ShapeDtype(_out_shape(x, pool), dtype)
 
@@ -127,13 +114,22 @@ def _max_pool(x: Any, kernel: Any, stride: Any, padding: Any) -> Any:
 
 
 def _first_max(x: Any, out: Any, pool: Pool) -> list[tuple[Any, Any]]:
-    """Each window offset's cells, and where that cell is the first (in row-major window order)
-    to hold its window's maximum ``out``."""
+    """Each window offset's cells, and where that cell is the first real cell (in row-major
+    window order) to hold its window's maximum ``out``: a padded cell never wins, even a tie
+    with a real ``-inf``; a NaN is the maximum of its window (the first NaN wins)."""
     xp = pad(x, pool.padding, _lowest(x.dtype))
+    real = pad(np.ones(np.shape(x), dtype=bool), pool.padding, False) if any(pool.padding) else None
+    nan_out = np.isnan(out) if x.dtype.kind == "f" else None
     taken = np.zeros(np.shape(out), dtype=bool)
     found = []
     for cells in _cells(pool):
-        hit = (xp[cells] == out) & ~taken
+        values = xp[cells]
+        hit = values == out
+        if nan_out is not None:
+            hit |= np.isnan(values) & nan_out
+        if real is not None:
+            hit &= real[cells]
+        hit &= ~taken
         taken |= hit
         found.append((cells, hit))
     return found
@@ -216,7 +212,7 @@ def _smooth_jvp(t: Any, out: Any, x: Any, kernel: Any, stride: Any, padding: Any
     return total
 
 
-_PARAMS = ("kernel", "stride", "padding")
+_PARAMS = {"kernel": WINDOW, "stride": OPTIONAL_POSITIVE_INTS, "padding": NONNEGATIVE_INTS}
 _DEFAULTS = {"stride": None, "padding": 0}
 
 # fmt: off
@@ -225,16 +221,31 @@ _DEFAULTS = {"stride": None, "padding": 0}
 max_pool = OpDef("max_pool", params=_PARAMS, defaults=_DEFAULTS,
                  forward=_max_pool, shape=_pool_shape("max_pool"),
                  vjp=(_argmax_route,),
-                 jvp=(_argmax_pick,))
+                 jvp=(_argmax_pick,),
+                 doc="max(window) for each window of x [C, *spatial] or [N, C, *spatial] "
+                     "(kernel: one size per spatial axis; stride: the kernel by default); "
+                     "(n + 2p - k) // s + 1 windows per axis, none when p > k // 2. Padded cells "
+                     "never win, not even a tie with a real -inf; on a tie the first real cell "
+                     "in row-major window order takes the gradient (of a NaN window, its first "
+                     "NaN); overlapping windows add up. Keeps x's dtype; the channel and spatial "
+                     "axes must not be empty.")
 avg_pool = OpDef("avg_pool", params=_PARAMS, defaults=_DEFAULTS,
                  forward=lambda x, kernel, stride, padding:
                  _window_mean(as_float(x), kernel, stride, padding),
                  shape=_pool_shape("avg_pool"),
                  vjp=(_avg_pool_dx,),
                  jvp=(lambda t, out, x, kernel, stride, padding:
-                      _window_mean(t, kernel, stride, padding),))
-smooth_max_pool = OpDef("smooth_max_pool", params=(*_PARAMS, "beta"), defaults=_DEFAULTS,
+                      _window_mean(t, kernel, stride, padding),),
+                 doc="sum(window) / prod(kernel) for each window of x (layout as in max_pool): "
+                     "padded cells count as 0 and the divisor is always prod(kernel); ints and "
+                     "bools give float64.")
+smooth_max_pool = OpDef("smooth_max_pool", params={**_PARAMS, "beta": NONZERO_REAL},
+                        defaults=_DEFAULTS,
                         forward=_smooth_max_pool, shape=_pool_shape("smooth_max_pool"),
                         vjp=(_smooth_dx,),
-                        jvp=(_smooth_jvp,))
+                        jvp=(_smooth_jvp,),
+                        doc="pivot + log(sum(exp(beta * (w - pivot)))) / beta for each window w "
+                            "of x (layout as in max_pool): a smooth maximum for beta > 0 (pivot "
+                            "the max), minimum for beta < 0 (pivot the min); padded cells count "
+                            "as 0 but get no gradient; beta finite and non-zero.")
 # fmt: on

@@ -1,13 +1,21 @@
-"""Reductions: sums and means (over everything or some axes) and last-axis softmax."""
+"""Reductions: sums and means (over everything or some axes) and last-axis softmax.
+
+``sum`` keeps numpy's dtypes (bools and narrow ints sum to int64); ``mean`` and the softmaxes
+compute in floating point (ints and bools give float64). Empty inputs behave as in PyTorch: a
+sum over nothing is 0, a mean over nothing nan (without numpy's warning), and a softmax over an
+empty last axis empty.
+"""
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
 
 from tapem.errors import ShapeMismatch
-from tapem.ops.opdef import OpDef, ShapeDtype, same_shape
+from tapem.ops.dtypes import as_float, float_dtype, sum_dtype
+from tapem.ops.opdef import OpDef, ShapeDtype, float_shape
 from tapem.ops.params import AXES, BOOL
 
 __all__ = ["log_softmax_last", "mean", "softmax_last", "sum"]
@@ -37,16 +45,22 @@ def _reduce_shape(op: str) -> Any:
             shape = tuple(1 if i in axes else d for i, d in enumerate(x.shape))
         else:
             shape = tuple(d for i, d in enumerate(x.shape) if i not in axes)
-        if x.dtype.kind in "fc" or op == "sum":
-            return ShapeDtype(shape, x.dtype)
-        return ShapeDtype(shape, np.float64)
+        return ShapeDtype(shape, sum_dtype(x.dtype) if op == "sum" else float_dtype(x.dtype))
 
     return rule
 
 
 def _count(x: Any, axis: Axis) -> int:
     axes = normalize_axes("mean", axis, np.ndim(x))
-    return int(np.prod([np.shape(x)[a] for a in axes], dtype=np.int64))
+    return math.prod(np.shape(x)[a] for a in axes)
+
+
+def _mean(x: Any, axis: Axis, keepdims: bool) -> Any:
+    count = _count(x, axis)
+    if count:
+        return np.mean(x, axis=axis, keepdims=keepdims)
+    with np.errstate(invalid="ignore"):  # 0 / 0: the mean of nothing is nan, without a warning
+        return np.sum(x, axis=axis, keepdims=keepdims) / count
 
 
 def _expand(g: Any, x: Any, axis: Axis, keepdims: bool) -> Any:
@@ -57,15 +71,21 @@ def _expand(g: Any, x: Any, axis: Axis, keepdims: bool) -> Any:
 
 
 def _softmax(x: Any) -> Any:
+    x = as_float(x)
     if np.ndim(x) == 0:
         return np.ones_like(x)
+    if np.size(x) == 0:  # an empty axis has no maximum to subtract: the result is empty too
+        return x * 0
     e = np.exp(x - np.max(x, axis=-1, keepdims=True))
     return e / np.sum(e, axis=-1, keepdims=True)
 
 
 def _log_softmax(x: Any) -> Any:
+    x = as_float(x)
     if np.ndim(x) == 0:
         return np.zeros_like(x)
+    if np.size(x) == 0:
+        return x * 0
     z = x - np.max(x, axis=-1, keepdims=True)
     return z - np.log(np.sum(np.exp(z), axis=-1, keepdims=True))
 
@@ -89,23 +109,25 @@ sum = OpDef("sum", params=_AXES, defaults=_SUM_DEFAULTS,
             shape=_reduce_shape("sum"),
             vjp=(lambda g, out, x, axis, keepdims: _expand(g, x, axis, keepdims),),
             jvp=(lambda t, out, x, axis, keepdims: np.sum(t, axis=axis, keepdims=keepdims),),
-            doc="The sum of x's elements over ``axis`` (all of them by default: a scalar, 0 for "
-                "an empty x), as numpy's sum.")
-mean = OpDef("mean", params=_AXES, defaults=_SUM_DEFAULTS,
-             forward=lambda x, axis, keepdims: np.mean(x, axis=axis, keepdims=keepdims),
+            doc="sum(x) over ``axis``: all axes by default (a scalar), an int or a tuple of "
+                "distinct axes, negative ones counted from the end; ``keepdims`` keeps them as "
+                "size 1. Over nothing it is 0. Bools and narrow ints sum to int64, as in numpy.")
+mean = OpDef("mean", params=_AXES, defaults=_SUM_DEFAULTS, forward=_mean,
              shape=_reduce_shape("mean"),
              vjp=(lambda g, out, x, axis, keepdims: _expand(g, x, axis, keepdims)
                   / _count(x, axis),),
-             jvp=(lambda t, out, x, axis, keepdims: np.mean(t, axis=axis, keepdims=keepdims),),
-             doc="The mean of x's elements over ``axis`` (all of them by default), as numpy's "
-                 "mean.")
-softmax_last = OpDef("softmax_last", forward=_softmax, shape=same_shape,
+             jvp=(lambda t, out, x, axis, keepdims: _mean(t, axis, keepdims),),
+             doc="sum(x) / n over ``axis`` (n elements; axes as in sum). Over nothing it is nan "
+                 "(as in PyTorch); ints and bools give float64.")
+softmax_last = OpDef("softmax_last", forward=_softmax, shape=float_shape,
                      derivative=(lambda v, out, x: _softmax_vjp(v, out),),  # symmetric Jacobian
-                     doc="exp(x) / sum(exp(x)) over the last axis, computed stably (a scalar "
-                         "gives 1).")
-log_softmax_last = OpDef("log_softmax_last", forward=_log_softmax, shape=same_shape,
+                     doc="exp(x) / sum(exp(x)) over the last axis, computed stably (x - max); "
+                         "a scalar gives 1, an empty last axis an empty result (as "
+                         "in PyTorch); ints and bools give float64.")
+log_softmax_last = OpDef("log_softmax_last", forward=_log_softmax, shape=float_shape,
                          vjp=(lambda g, out, x: _log_softmax_vjp(g, out),),
                          jvp=(lambda t, out, x: t - np.sum(np.exp(out) * t, axis=-1, keepdims=True)
                               if np.ndim(out) else t * 0,),
-                         doc="x - log(sum(exp(x))) over the last axis, computed stably.")
+                         doc="x - log(sum(exp(x))) over the last axis, computed stably (x - max); "
+                             "a scalar gives 0, an empty last axis an empty result.")
 # fmt: on

@@ -29,13 +29,14 @@
 from __future__ import annotations
 
 import operator
-from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
 from tapem.errors import InvalidArgument, ShapeMismatch
-from tapem.ops.opdef import OpDef, ShapeDtype, broadcast_shapes, result_dtype
+from tapem.ops.dtypes import result_dtype
+from tapem.ops.opdef import OpDef, ShapeDtype, broadcast_shapes
+from tapem.ops.params import Kind
 
 __all__ = ["gather", "index", "where"]
 
@@ -91,17 +92,9 @@ def decode_key(key: tuple[Any, ...]) -> tuple[Any, ...]:
     )
 
 
-class IndexOpDef(OpDef):
-    """The ``index`` op: binding its key encodes it (records hold only plain data)."""
-
-    __slots__ = ()
-
-    def bind(self, args: Sequence[Any], kwargs: Mapping[str, Any]) -> tuple[Any, ...]:
-        if args:
-            args = (encode_key(args[0]), *args[1:])
-        if "key" in kwargs:
-            kwargs = {**kwargs, "key": encode_key(kwargs["key"])}
-        return super().bind(args, kwargs)
+KEY = Kind("a basic-indexing key: an int, a slice, None, ... or a tuple of them", encode_key)
+"""The kind of ``index``'s key: checked and encoded (see :func:`encode_key`) when the request
+is built."""
 
 
 def _index_shape(x: Any, key: Any) -> ShapeDtype:
@@ -173,17 +166,24 @@ def _where_shape(mask: Any, a: Any, b: Any) -> ShapeDtype:
 # fmt: off
 # --- selection ---------------------------------------------------------------------------------
 
-index = IndexOpDef("index", params=("key",), forward=_index, shape=_index_shape,
-                   vjp=(_index_vjp,),
-                   jvp=(lambda t, out, x, key: t[decode_key(key)],))
+index = OpDef("index", params={"key": KEY}, forward=_index, shape=_index_shape,
+              vjp=(_index_vjp,),
+              jvp=(lambda t, out, x, key: t[decode_key(key)],),
+              doc="x[key]: numpy's basic indexing (ints, slices, None and ...), what ``h[key]`` "
+                  "builds; an int out of range is a ShapeMismatch. The gradient goes back to "
+                  "the cells picked. For an array of indices along axis 0, use gather.")
 gather = OpDef("gather", inputs=("table", "indices"), forward=_gather, shape=_gather_shape,
                vjp=(_gather_vjp, None),
-               jvp=(lambda t, out, table, indices: t[indices], None))
+               jvp=(lambda t, out, table, indices: t[indices], None),
+               doc="table[indices] along axis 0 (an embedding lookup): ``indices`` is an "
+                   "integer const of any shape, the result [*indices.shape, *table.shape[1:]]. "
+                   "An index outside [0, V) is an InvalidArgument (a check of values, which "
+                   "ShapeOnly skips); repeated indices add up their gradients.")
 where = OpDef("where", inputs=("mask", "a", "b"), forward=np.where, shape=_where_shape,
-              vjp=(None,
-                   lambda g, out, mask, a, b: np.where(mask, g, 0),
-                   lambda g, out, mask, a, b: np.where(mask, 0, g)),
-              jvp=(None,
-                   lambda t, out, mask, a, b: np.where(mask, t, 0),
-                   lambda t, out, mask, a, b: np.where(mask, 0, t)))
+              derivative=(None,
+                          lambda v, out, mask, a, b: np.where(mask, v, 0),
+                          lambda v, out, mask, a, b: np.where(mask, 0, v)),
+              doc="a where mask, else b, elementwise (all three broadcast; mask is a bool "
+                  "const). The gradient is selected, not multiplied by the mask, so an inf in "
+                  "the branch not taken never becomes nan.")
 # fmt: on
