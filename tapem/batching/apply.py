@@ -27,13 +27,12 @@ from tapem.batching.stacked import Stacked
 from tapem.errors import InvalidArgument, InvalidRequest, NonFinite
 from tapem.handle import Handle
 from tapem.ops import elementwise, selection, structural
+from tapem.ops.batch_rules import broadcasting
 from tapem.ops.opdef import OpDef
 from tapem.requests import Leaf, Op, make_op
 from tapem.sites import Site, line_of
 
-__all__ = ["Batching", "BatchingWarning", "broadcast", "elementwise_batch"]
-
-Emit = Callable[[Op], Handle]
+__all__ = ["Batching", "BatchingWarning", "Emitter"]
 
 
 class BatchingWarning(UserWarning):
@@ -49,7 +48,9 @@ class Batching:
 
     __slots__ = ("_leaf", "_op", "_site", "levels")
 
-    def __init__(self, leaf: Callable[[Leaf], Handle], op: Emit, site: Site) -> None:
+    def __init__(
+        self, leaf: Callable[[Leaf], Handle], op: Callable[[Op], Handle], site: Site
+    ) -> None:
         self.levels: list[Level] = []
         self._leaf = leaf
         self._op = op
@@ -73,7 +74,7 @@ class Batching:
         real = real_handle(handle, level)
         if real is not None:
             return real  # type: ignore[no-any-return]
-        return broadcast(self._op, self._leaf, handle, level.size)  # the same for every sample
+        return Emitter(self._op, self._leaf, level.size).expanded(handle)  # the same for each
 
     def leaf(self, request: Leaf) -> Handle:
         """A leaf made inside a level: per-sample data (a :class:`Stacked` value) becomes a
@@ -85,7 +86,7 @@ class Batching:
             return per_sample(self._leaf(stacked), level)
         level = self.levels[-1] if self.levels else None
         if level is not None and level.per_sample_params and requires_grad:
-            copies = np.broadcast_to(value, (level.size, *value.shape))
+            copies = np.broadcast_to(value, (level.size, *np.shape(value)))
             return per_sample(self._leaf(Leaf(copies, name, True)), level)
         return self._leaf(request)
 
@@ -107,8 +108,9 @@ class Batching:
             samples.append(h._value)  # one sample's shape and dtype, or the node's own value
         rule.shape(*samples, *args)  # one sample's check: fails as the loop would
         rule_of = rule.batch if rule.batch is not None else _derived(rule, self._site)
+        emit = Emitter(self._op, self._leaf, level.size)
         try:
-            out = rule_of(self._op, tuple(xs), tuple(batched), args)
+            out = rule_of(emit, tuple(xs), tuple(batched), args)
         except NonFinite as error:
             if error.sample is None and error.index:
                 error.in_sample(error.index[0])
@@ -116,10 +118,37 @@ class Batching:
         return per_sample(out, level)
 
 
+class Emitter:
+    """Where a batching rule records its requests (:class:`tapem.ops.batch_rules.Emit`): the
+    recording path's own ``op`` and ``leaf``, and the number of samples."""
+
+    __slots__ = ("_leaf", "_op", "size")
+
+    def __init__(self, op: Callable[[Op], Handle], leaf: Callable[[Leaf], Handle], size: int):
+        self._op = op
+        self._leaf = leaf
+        self.size = size
+
+    def __call__(self, request: Op) -> Handle:
+        return self._op(request)
+
+    def const(self, value: Any) -> Handle:
+        return self._leaf(Leaf(value, None, False))
+
+    def reshape(self, x: Handle, shape: tuple[int, ...]) -> Handle:
+        return x if x.shape == shape else self._op(structural.reshape(x, shape))
+
+    def expanded(self, x: Handle, batched: bool = False) -> Handle:
+        if batched:
+            return x
+        ones = self.const(np.ones((self.size, *(1,) * len(x.shape)), dtype=x.dtype))
+        return self._op(elementwise.mul(ones, x))
+
+
 def _derived(rule: OpDef, site: Site) -> Callable[..., Handle]:
     """The batching rule of an op without one of its own."""
     if rule.elementwise:
-        return elementwise_batch(rule)
+        return broadcasting(rule)
     raw = site.raw()
     message = (
         f"{rule.name} has no batching rule: inside a batched loss it runs once per sample "
@@ -133,39 +162,8 @@ def _derived(rule: OpDef, site: Site) -> Callable[..., Handle]:
     return lambda emit, xs, batched, args: _sample_by_sample(emit, rule, xs, batched, args)
 
 
-def elementwise_batch(rule: OpDef) -> Callable[..., Handle]:
-    """The batching rule of an elementwise op: the op itself on the batched inputs, after
-    giving a batched input of fewer axes than the other size-1 axes after its batch axis (so
-    that numpy's broadcasting lines up the samples' axes, as it does for one sample)."""
-
-    def batch(emit: Emit, xs: tuple[Handle, ...], batched: tuple[bool, ...], args: Any) -> Handle:
-        rank = max(len(x.shape) - b for x, b in zip(xs, batched, strict=True))
-        aligned = tuple(
-            _with_axes(emit, x, rank) if b else x for x, b in zip(xs, batched, strict=True)
-        )
-        return emit(make_op(rule, aligned, args))
-
-    return batch
-
-
-def _with_axes(emit: Emit, x: Handle, rank: int) -> Handle:
-    """Batched ``x`` with size-1 axes after its batch axis, to ``rank`` axes per sample."""
-    shape = x.shape
-    missing = rank - (len(shape) - 1)
-    if missing <= 0:
-        return x
-    return emit(structural.reshape(x, (shape[0], *(1,) * missing, *shape[1:])))
-
-
-def broadcast(emit: Emit, leaf: Callable[[Leaf], Handle], x: Handle, size: int) -> Handle:
-    """``x`` (not batched) repeated ``size`` times along a new axis 0: one copy per sample (a
-    product with ones, so that its gradient is the sum over the samples)."""
-    ones = leaf(Leaf(np.ones((size, *(1,) * len(x.shape)), dtype=x.dtype), None, False))
-    return emit(elementwise.mul(ones, x))
-
-
 def _sample_by_sample(
-    emit: Emit, rule: OpDef, xs: tuple[Handle, ...], batched: tuple[bool, ...], args: Any
+    emit: Emitter, rule: OpDef, xs: tuple[Handle, ...], batched: tuple[bool, ...], args: Any
 ) -> Handle:
     """``rule`` run once per sample, each sample's inputs indexed out, the results stacked."""
     size = next(x.shape[0] for x, b in zip(xs, batched, strict=True) if b)

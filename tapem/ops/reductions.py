@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from tapem.errors import ShapeMismatch
+from tapem.ops.batch_rules import BatchRule, Emit
 from tapem.ops.dtypes import as_float, float_dtype, sum_dtype
 from tapem.ops.opdef import OpDef, ShapeDtype, float_shape
 from tapem.ops.params import AXES, BOOL
@@ -131,3 +132,35 @@ log_softmax_last = OpDef("log_softmax_last", forward=_log_softmax, shape=float_s
                          doc="x - log(sum(exp(x))) over the last axis, computed stably (x - max); "
                              "a scalar gives 0, an empty last axis an empty result.")
 # fmt: on
+
+
+# --- batching rules (see tapem.ops.batch_rules): the axes shift past the batch axis ------------
+
+
+def _reduce_batch(op: OpDef) -> BatchRule:
+    def batch(emit: Emit, xs: Any, batched: Any, args: Any) -> Any:
+        (x,), (axis, keepdims) = xs, args
+        axes = normalize_axes(op.name, axis, len(x.shape) - 1)
+        return emit(op(x, tuple(a + 1 for a in axes), keepdims))
+
+    return batch
+
+
+def _last_axis_batch(op: OpDef) -> BatchRule:
+    """Over one sample's last axis: the batched input's, unless a sample is a scalar (then
+    each sample is its own last axis, of size 1)."""
+
+    def batch(emit: Emit, xs: Any, batched: Any, args: Any) -> Any:
+        (x,) = xs
+        if len(x.shape) > 1:
+            return emit(op(x))
+        column = emit.reshape(x, (x.shape[0], 1))
+        return emit.reshape(emit(op(column)), x.shape)
+
+    return batch
+
+
+sum.batch = _reduce_batch(sum)
+mean.batch = _reduce_batch(mean)
+softmax_last.batch = _last_axis_batch(softmax_last)
+log_softmax_last.batch = _last_axis_batch(log_softmax_last)

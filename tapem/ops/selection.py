@@ -34,9 +34,12 @@ from typing import Any
 import numpy as np
 
 from tapem.errors import InvalidArgument, ShapeMismatch
+from tapem.ops.batch_rules import Emit, broadcasting
 from tapem.ops.dtypes import result_dtype
+from tapem.ops.elementwise import add
 from tapem.ops.opdef import OpDef, ShapeDtype, broadcast_shapes
 from tapem.ops.params import Kind
+from tapem.ops.structural import transpose
 
 __all__ = ["gather", "index", "where"]
 
@@ -187,3 +190,37 @@ where = OpDef("where", inputs=("mask", "a", "b"), forward=np.where, shape=_where
                   "const). The gradient is selected, not multiplied by the mask, so an inf in "
                   "the branch not taken never becomes nan.")
 # fmt: on
+
+
+# --- batching rules (see tapem.ops.batch_rules) ------------------------------------------------
+
+
+def _index_batch(emit: Emit, xs: Any, batched: Any, args: Any) -> Any:
+    """One sample's key, after a whole slice over the batch axis."""
+    (x,), (key,) = xs, args
+    return emit(index(x, ((None, None, None), *key)))
+
+
+def _gather_batch(emit: Emit, xs: Any, batched: Any, args: Any) -> Any:
+    table, indices = xs
+    if not batched[0]:  # shared rows, per-sample indices: one lookup
+        return emit(gather(table, indices))
+    size, rows, rest = table.shape[0], table.shape[1], table.shape[2:]
+    if not batched[1]:  # per-sample tables, shared indices: look up along axis 1, move it back
+        front = emit(transpose(table, (1, 0, *range(2, len(table.shape)))))
+        picked = emit(gather(front, indices))  # [*indices, N, ...]
+        k = len(indices.shape)
+        return emit(transpose(picked, (k, *range(k), *range(k + 1, len(picked.shape)))))
+    # Both per sample: sample n's index i is row n * rows + i of the tables stacked. The indices
+    # are first checked against one table's rows (a lookup into an empty table), so that an
+    # index out of range is the loop's error, not another sample's row.
+    emit(gather(emit.const(np.zeros((rows, 0), dtype=table.dtype)), indices))
+    wide = np.uint64 if indices.dtype == np.uint64 else np.int64
+    starts = np.arange(size, dtype=wide).reshape(size, *(1,) * (len(indices.shape) - 1)) * rows
+    flat = emit.reshape(table, (size * rows, *rest))
+    return emit(gather(flat, emit(add(indices, emit.const(starts)))))
+
+
+index.batch = _index_batch
+gather.batch = _gather_batch
+where.batch = broadcasting(where)

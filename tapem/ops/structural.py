@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from tapem.errors import InvalidArgument, ShapeMismatch
+from tapem.ops.batch_rules import BatchRule, Emit
 from tapem.ops.dtypes import result_dtype
 from tapem.ops.opdef import OpDef, ShapeDtype, Variadic
 from tapem.ops.params import INT, PERMUTATION, SHAPE
@@ -249,3 +250,41 @@ stack = OpDef("stack", inputs=None, params={"axis": INT}, defaults={"axis": 0},
                   "result, as numpy's stack; ``ops.stack([a, b])`` takes a sequence of handles "
                   "of one shape.")
 # fmt: on
+
+
+# --- batching rules (see tapem.ops.batch_rules): one sample's axes, one further along ----------
+
+
+def _reshape_batch(emit: Emit, xs: Any, batched: Any, args: Any) -> Any:
+    (x,), (shape,) = xs, args
+    return emit.reshape(x, (x.shape[0], *reshaped("reshape", x.shape[1:], shape)))
+
+
+def _transpose_batch(emit: Emit, xs: Any, batched: Any, args: Any) -> Any:
+    (x,), (axes,) = xs, args
+    perm = permutation("transpose", len(x.shape) - 1, axes)
+    return emit(transpose(x, (0, *(a + 1 for a in perm))))
+
+
+def _flatten_batch(emit: Emit, xs: Any, batched: Any, args: Any) -> Any:
+    (x,), (start_dim, end_dim) = xs, args
+    return emit.reshape(x, (x.shape[0], *_flattened(x.shape[1:], start_dim, end_dim)))
+
+
+def _join_batch(op: OpDef, new_axis: bool) -> BatchRule:
+    """concat or stack along one sample's axis, the inputs without a batch axis repeated."""
+
+    def batch(emit: Emit, xs: Any, batched: Any, args: Any) -> Any:
+        (axis,) = args
+        rank = len(xs[batched.index(True)].shape) - 1 + new_axis
+        inputs = [emit.expanded(x, b) for x, b in zip(xs, batched, strict=True)]
+        return emit(op(inputs, axis % rank + 1))
+
+    return batch
+
+
+reshape.batch = _reshape_batch
+transpose.batch = _transpose_batch
+flatten.batch = _flatten_batch
+concat.batch = _join_batch(concat, new_axis=False)
+stack.batch = _join_batch(stack, new_axis=True)
