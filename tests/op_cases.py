@@ -116,10 +116,13 @@ def reduction(draw: Any) -> Case:
     return Case((x,), (draw(_axis(x.ndim)), draw(st.booleans())))
 
 
+REDUCTIONS = st.sampled_from(["mean", "sum", "none"])
+
+
 @st.composite
 def mse_case(draw: Any) -> Case:
     sa, sb = draw(broadcast_pair())
-    return Case((draw(values(sa)), draw(values(sb))))
+    return Case((draw(values(sa)), draw(values(sb))), (draw(REDUCTIONS),))
 
 
 @st.composite
@@ -128,7 +131,7 @@ def cross_entropy_case(draw: Any) -> Case:
     classes = draw(st.integers(1, 5))
     logits = draw(values((*lead, classes), -3, 3))
     labels = draw(hnp.arrays(np.int64, lead, elements=st.integers(0, classes - 1)))
-    return Case((logits, labels))
+    return Case((logits, labels), (draw(REDUCTIONS),))
 
 
 @st.composite

@@ -62,6 +62,8 @@ BAD: list[tuple[str, Build, tuple[Any, ...], type[tm.TapeError], str]] = [
      "sum: axis must be None, an int or a tuple of ints; got True"),
     ("mean keepdims int", lambda x: ops.mean(x, keepdims=1), (X,), tm.InvalidArgument,
      "mean: keepdims must be True or False; got 1"),
+    ("mse reduction", lambda x: ops.mse_loss(x, x, reduction="avg"), (X,), tm.InvalidArgument,
+     "mse_loss: reduction must be 'mean', 'sum' or 'none'; got 'avg'"),
     ("reshape floats", lambda x: ops.reshape(x, (2.0, 2.0)), (X4,), tm.InvalidArgument,
      "reshape: shape must be an int or a tuple of ints; got (2.0, 2.0)"),
     ("reshape None", lambda x: ops.reshape(x, None), (X4,), tm.InvalidArgument,

@@ -37,9 +37,12 @@ from typing import Any
 import numpy as np
 from numpy.polynomial import chebyshev
 
-from tapem.ops.dtypes import as_float
+from tapem.ops.batch_rules import Emit
+from tapem.ops.dtypes import as_float, float_dtype
+from tapem.ops.elementwise import scale
 from tapem.ops.opdef import OpDef, float_shape
 from tapem.ops.params import PROBABILITY, SEED
+from tapem.ops.selection import where
 
 __all__ = ["dropout", "gelu"]
 
@@ -149,3 +152,19 @@ dropout = OpDef("dropout", params={"p": PROBABILITY, "seed": SEED}, shape=float_
                     "p = 1). The mask keep is a function of (seed, x's shape, p): the same seed "
                     "gives the same mask, so give each layer and step its own seed.")
 # fmt: on
+
+
+# --- batching rules (see tapem.ops.batch_rules) ------------------------------------------------
+
+
+def _dropout_batch(emit: Emit, xs: Any, batched: Any, args: Any) -> Any:
+    """Every sample gets the mask one sample gets (a function of one sample's shape, p and the
+    seed): the mask as a constant, then the same selection and scaling."""
+    (x,), (p, seed) = xs, args
+    kept = emit.const(_kept(x.shape[1:], p, seed))
+    dtype = float_dtype(x.dtype)
+    scaled = emit(scale(x, 1 / (1 - p) if p < 1 else 0.0))
+    return emit(where(kept, scaled, emit.const(np.zeros((), dtype=dtype))))
+
+
+dropout.batch = _dropout_batch

@@ -13,8 +13,11 @@ from typing import Any
 import numpy as np
 
 from tapem.errors import ShapeMismatch
+from tapem.ops.batch_rules import Emit
 from tapem.ops.dtypes import product_dtype
+from tapem.ops.elementwise import add
 from tapem.ops.opdef import OpDef, ShapeDtype, broadcast_shapes, pass_through
+from tapem.ops.structural import transpose
 
 __all__ = ["linear", "matmul"]
 
@@ -111,3 +114,48 @@ matmul = OpDef("matmul", inputs=("a", "b"), forward=np.matmul, shape=_matmul_sha
                    "[n] is a row (first) or a column (second); leading batch axes broadcast. "
                    "What ``a @ b`` builds.")
 # fmt: on
+
+
+# --- batching rules (see tapem.ops.batch_rules) ------------------------------------------------
+
+
+def _linear_batch(emit: Emit, xs: Any, batched: Any, args: Any) -> Any:
+    W, b, x = xs
+    if not batched[0] and not batched[1]:  # shared weights: one linear over the leading axes
+        return emit(linear(W, b, x))
+    # per-sample weights (per-sample gradients): x's rows times each sample's W^T, one matmul
+    size, out = emit.size, W.shape[-2]
+    lead = x.shape[1:-1] if batched[2] else x.shape[:-1]
+    rows = (size, math.prod(lead)) if batched[2] else (math.prod(lead),)
+    x_rows = emit.reshape(x, (*rows, x.shape[-1]))
+    Wt = emit(transpose(W, (0, 2, 1) if batched[0] else (1, 0)))
+    y = emit(matmul(x_rows, Wt))  # [N, rows, out] (or [rows, out]: b brings the batch axis)
+    bias = emit.reshape(b, (size, 1, out)) if batched[1] else b
+    return emit.reshape(emit(add(y, bias)), (size, *lead, out))
+
+
+def _matmul_batch(emit: Emit, xs: Any, batched: Any, args: Any) -> Any:
+    a, b = xs
+    sa = a.shape[1:] if batched[0] else a.shape
+    sb = b.shape[1:] if batched[1] else b.shape
+    if batched[0] and not batched[1] and len(sa) >= 1 and len(sb) <= 2:
+        return emit(matmul(a, b))  # the sample's rows (or its vector) times a shared matrix
+    # Vectors as matrices (a row first, a column second), and every batched operand with as
+    # many axes per sample as the other, so that the batch axis broadcasts in front of the
+    # sample's own (a shared operand's axes line up on the right, as numpy's do).
+    ma = (1, *sa) if len(sa) == 1 else sa
+    mb = (*sb, 1) if len(sb) == 1 else sb
+    rank = max(len(ma), len(mb))
+
+    def matrix(x: Any, shape: tuple[int, ...], is_batched: bool) -> Any:
+        if is_batched:
+            return emit.reshape(x, (emit.size, *(1,) * (rank - len(shape)), *shape))
+        return emit.reshape(x, shape)
+
+    y = emit(matmul(matrix(a, ma, batched[0]), matrix(b, mb, batched[1])))
+    one = _matmul_shape(ShapeDtype(sa, a.dtype), ShapeDtype(sb, b.dtype))
+    return emit.reshape(y, (emit.size, *one.shape))
+
+
+linear.batch = _linear_batch
+matmul.batch = _matmul_batch

@@ -49,6 +49,7 @@ __all__ = [
     "POSITIVE_INTS",
     "PROBABILITY",
     "REAL",
+    "REDUCTION",
     "SEED",
     "SHAPE",
     "WINDOW",
@@ -206,6 +207,12 @@ def _shape(value: Any) -> tuple[int, ...]:
     return (target,) if isinstance(target, int) else target
 
 
+def _reduction(value: Any) -> str:
+    if value.__class__ is not str or value not in ("mean", "sum", "none"):
+        raise ValueError
+    return str(value)
+
+
 def _any(value: Any) -> Any:
     """Plain data as it is; numpy scalars as Python numbers, lists as tuples."""
     if isinstance(value, np.generic):
@@ -237,6 +244,8 @@ OPTIONAL_POSITIVE_INTS = Kind(
 )
 NONNEGATIVE_INTS = Kind("an int >= 0 or a tuple of ints >= 0", _at_least(0))
 WINDOW = Kind("a non-empty tuple of ints >= 1 (one window size per spatial axis)", _window)
+REDUCTION = Kind("'mean', 'sum' or 'none'", _reduction, frozenset())
+"""How a loss reduces its per-element terms, as PyTorch's ``reduction=``."""
 ANY = Kind("any value", _any, frozenset({float, int, str, bool, NoneType}))
 """The kind of a parameter declared by name only (custom ops): numpy scalars become Python
 numbers and lists tuples, and anything else is taken as it is."""
