@@ -18,6 +18,7 @@ A loss is a generator function decorated with :func:`tapem`. It ``yield``\\ s re
 
 from tapem import datasets, interpreters, ops, optim
 from tapem.backward import backward, backward_scalar
+from tapem.batching import BatchingWarning, Collated
 from tapem.checkpoint import load_checkpoint, load_params, save_checkpoint, save_params
 from tapem.checks.gradcheck import GradCheckError, GradCheckReport, check_grads
 from tapem.combinators import (
@@ -71,7 +72,9 @@ from tapem.transforms import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "BatchingWarning",
     "CheckpointError",
+    "Collated",
     "DataLoader",
     "Dataset",
     "DomainError",

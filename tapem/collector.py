@@ -19,20 +19,23 @@ True
 from __future__ import annotations
 
 import gc
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 __all__ = ["paused"]
 
 
-@contextmanager
-def paused() -> Iterator[None]:
-    """Disable the cyclic collector for the block, if it is enabled; re-enable it after."""
-    if not gc.isenabled():  # already paused (a nested run) or turned off by the user
-        yield
-        return
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.enable()
+class paused:  # noqa: N801 - used like a function
+    """Disable the cyclic collector for the block, if it is enabled; re-enable it after.
+
+    A class rather than a generator-based context manager: it is entered for every run and
+    every reverse pass, and costs a tenth as much."""
+
+    __slots__ = ("_enabled",)
+
+    def __enter__(self) -> None:
+        self._enabled = gc.isenabled()  # else already paused (a nested run) or turned off
+        if self._enabled:
+            gc.disable()
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._enabled:
+            gc.enable()

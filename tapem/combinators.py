@@ -23,6 +23,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
+from tapem.batching.collated import Collated
 from tapem.batching.levels import Begin, End, Level
 from tapem.batching.stacked import stack_samples
 from tapem.errors import EmptyDataset, InvalidArgument, NotAHandle, ShapeMismatch
@@ -184,7 +185,7 @@ def mean_scalar_over(
 
 
 def _batched_mean(xs: Any, loss_of: LossOf[Any], tag: str) -> Gen[Handle]:
-    samples = xs if isinstance(xs, (list, np.ndarray)) else list(xs)
+    samples = xs if isinstance(xs, (list, np.ndarray, Collated)) else list(xs)
 
     def scalar(sample: Any) -> Gen[Handle]:
         return _scalar_loss((yield from loss_of(sample)), tag)

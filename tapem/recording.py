@@ -207,11 +207,17 @@ class Recording:
     def _op_checked(self, request: Op) -> Handle:
         """The general path: resolve, check everything with typed errors, intern, record (or
         record an expression op by op, or batch an op on per-sample handles)."""
-        if any(isinstance(x, (Op, Leaf)) for x in request._inputs):
-            return self._expression(request, {})
+        per_sample = False
+        for x in request._inputs:  # one pass: is it an expression, or batched?
+            cls = x.__class__
+            if cls is Handle:
+                if x._value.__class__ is Batched:
+                    per_sample = True
+            elif cls is Op or cls is Leaf or isinstance(x, (Op, Leaf)):
+                return self._expression(request, {})
         try:
             request = self._resolved(request)
-            if self._batching is not None and _per_sample(request._inputs):
+            if per_sample and self._batching is not None:
                 return self._batching.op(request)
             xs, parents = self._checked(request)
         except TapeError as error:
@@ -223,8 +229,13 @@ class Recording:
             index = self._rule_ids[rule] = len(self.rules)
             self.rules.append(rule)
             self._by_arity(rule)[rule] = index
-        ids = tuple(h.id for h in inputs)
-        self.nodes.append((value, None, any(p[2] for p in parents), ids, index, args))
+        requires_grad = False
+        for parent in parents:
+            if parent[2]:
+                requires_grad = True
+                break
+        ids = tuple([h.id for h in inputs])
+        self.nodes.append((value, None, requires_grad, ids, index, args))
         return Handle(len(self.nodes) - 1, value)
 
     def _expression(self, request: Op, done: dict[int, Handle]) -> Handle:
@@ -261,18 +272,20 @@ class Recording:
         """The values and records of ``request``'s inputs, once every check passed."""
         rule, inputs, args = request._rule, request._inputs, request._args
         nodes = self.nodes
+        count = len(nodes)
+        parents = []
         for k, h in enumerate(inputs):
             if h.__class__ is not Handle:
                 raise InvalidRequest(request, _not_a_handle(rule, k, h))
             i = h.id
-            if not (isinstance(i, int) and 0 <= i < len(nodes) and nodes[i][0] is h._value):
+            if not (isinstance(i, int) and 0 <= i < count and nodes[i][0] is h._value):
                 if h._value.__class__ is Batched:
                     raise InvalidRequest(
                         request, f"input {k} is a per-sample handle of a batched run that ended"
                     )
-                raise InvalidNodeId(i, len(nodes), rule.name, stale=0 <= i < len(nodes))
-        parents = [nodes[h.id] for h in inputs]
-        xs = tuple(p[0] for p in parents)
+                raise InvalidNodeId(i, count, rule.name, stale=0 <= i < count)
+            parents.append(nodes[i])
+        xs = tuple([p[0] for p in parents])
         self._check_shapes(rule, xs, args)
         return xs, parents
 
@@ -341,11 +354,6 @@ def _resolve(name: str, pairs: tuple[tuple[str, Any], ...]) -> tuple[OpDef, tupl
         return rule, rule.bind((), dict(pairs))
     except TypeError as error:
         raise InvalidRequest(name, str(error)) from None
-
-
-def _per_sample(inputs: tuple[Any, ...]) -> bool:
-    """Whether one of ``inputs`` is a per-sample handle (of a batched run)."""
-    return any(getattr(h, "_value", None).__class__ is Batched for h in inputs)
 
 
 def _check_arity(request: Op, rule: OpDef, n: int) -> None:

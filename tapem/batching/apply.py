@@ -136,7 +136,7 @@ class Emitter:
         return self._leaf(Leaf(value, None, False))
 
     def reshape(self, x: Handle, shape: tuple[int, ...]) -> Handle:
-        return x if x.shape == shape else self._op(structural.reshape(x, shape))
+        return x if x.shape == shape else self._op(make_op(structural.reshape, (x,), (shape,)))
 
     def expanded(self, x: Handle, batched: bool = False) -> Handle:
         if batched:

@@ -31,6 +31,8 @@ from typing import Any, NoReturn
 
 import numpy as np
 
+from tapem.arrays import readonly
+from tapem.batching.collated import Collated
 from tapem.errors import InvalidArgument
 
 __all__ = ["Stacked", "refuse", "stack_samples"]
@@ -285,11 +287,14 @@ def _pick(tree: Any, i: int) -> Any:
 
 def stack_samples(samples: Any, level: Any, tag: str) -> Any:
     """The samples (a sequence of arrays, or of tuples, lists or dicts of arrays, all alike)
-    as one sample of :class:`Stacked` arrays of ``level``. An array is taken as it is: its
-    axis 0 runs over the samples. Samples of different structures or shapes are an
+    as one sample of :class:`Stacked` arrays of ``level``. An array, and each field of a
+    :class:`~tapem.batching.collated.Collated` batch, is taken as it is: its axis 0 runs over
+    the samples. Samples of different structures or shapes are an
     :class:`~tapem.InvalidArgument` naming the first that differs."""
     if isinstance(samples, np.ndarray):
         return Stacked(samples, level)
+    if isinstance(samples, Collated):
+        return samples.map(lambda a: Stacked(np.asarray(a), level))
     first = samples[0]
     if isinstance(first, (tuple, list)):
         fields = [_field(samples, k, first, tag) for k in range(len(first))]
@@ -305,7 +310,7 @@ def stack_samples(samples: Any, level: Any, tag: str) -> Any:
                 "runs on the samples stacked, so their shapes must be equal (pad them), or "
                 "run the loss sample by sample: batched=False"
             )
-    return Stacked(np.stack(arrays), level)
+    return Stacked(readonly(np.stack(arrays)), level)  # ours: its leaf needs no copy
 
 
 def _field(samples: Any, key: Any, first: Any, tag: str) -> list[Any]:

@@ -18,6 +18,7 @@ from tapem.ops.dtypes import product_dtype
 from tapem.ops.elementwise import add
 from tapem.ops.opdef import OpDef, ShapeDtype, broadcast_shapes, pass_through
 from tapem.ops.structural import transpose
+from tapem.requests import make_op
 
 __all__ = ["linear", "matmul"]
 
@@ -128,7 +129,7 @@ def _linear_batch(emit: Emit, xs: Any, batched: Any, args: Any) -> Any:
     lead = x.shape[1:-1] if batched[2] else x.shape[:-1]
     rows = (size, math.prod(lead)) if batched[2] else (math.prod(lead),)
     x_rows = emit.reshape(x, (*rows, x.shape[-1]))
-    Wt = emit(transpose(W, (0, 2, 1) if batched[0] else (1, 0)))
+    Wt = emit(make_op(transpose, (W,), ((0, 2, 1) if batched[0] else (1, 0),)))
     y = emit(matmul(x_rows, Wt))  # [N, rows, out] (or [rows, out]: b brings the batch axis)
     bias = emit.reshape(b, (size, 1, out)) if batched[1] else b
     return emit.reshape(emit(add(y, bias)), (size, *lead, out))

@@ -19,6 +19,7 @@ from tapem.ops.dtypes import as_float, float_dtype
 from tapem.ops.opdef import OpDef, ShapeDtype, binary_shape
 from tapem.ops.params import REDUCTION
 from tapem.ops.reductions import _log_softmax, _softmax, mean, sum
+from tapem.requests import make_op
 
 __all__ = ["cross_entropy", "mse_loss"]
 
@@ -153,20 +154,21 @@ def _per_sample(emit: Emit, terms: Any, reduction: str) -> Any:
     axes = tuple(range(1, len(terms.shape)))
     if reduction == "none" or not axes:
         return terms  # (a mean or sum of one term is that term)
-    return emit((mean if reduction == "mean" else sum)(terms, axes))
+    return emit(make_op(mean if reduction == "mean" else sum, (terms,), (axes, False)))
 
 
 def _mse_batch(emit: Emit, xs: Any, batched: Any, args: Any) -> Any:
     (reduction,) = args
     rank = max(len(x.shape) - b for x, b in zip(xs, batched, strict=True))
     yhat, t = (with_axes(emit, x, rank) if b else x for x, b in zip(xs, batched, strict=True))
-    return _per_sample(emit, emit(mse_loss(yhat, t, "none")), reduction)
+    return _per_sample(emit, emit(make_op(mse_loss, (yhat, t), ("none",))), reduction)
 
 
 def _ce_batch(emit: Emit, xs: Any, batched: Any, args: Any) -> Any:
     (reduction,) = args
     logits, labels = (emit.expanded(x, b) for x, b in zip(xs, batched, strict=True))
-    return _per_sample(emit, emit(cross_entropy(logits, labels, "none")), reduction)
+    terms = emit(make_op(cross_entropy, (logits, labels), ("none",)))
+    return _per_sample(emit, terms, reduction)
 
 
 mse_loss.batch = _mse_batch

@@ -18,6 +18,7 @@ from tapem.ops.batch_rules import BatchRule, Emit
 from tapem.ops.dtypes import as_float, float_dtype, sum_dtype
 from tapem.ops.opdef import OpDef, ShapeDtype, float_shape
 from tapem.ops.params import AXES, BOOL
+from tapem.requests import make_op
 
 __all__ = ["log_softmax_last", "mean", "softmax_last", "sum"]
 
@@ -141,7 +142,7 @@ def _reduce_batch(op: OpDef) -> BatchRule:
     def batch(emit: Emit, xs: Any, batched: Any, args: Any) -> Any:
         (x,), (axis, keepdims) = xs, args
         axes = normalize_axes(op.name, axis, len(x.shape) - 1)
-        return emit(op(x, tuple(a + 1 for a in axes), keepdims))
+        return emit(make_op(op, (x,), (tuple(a + 1 for a in axes), keepdims)))
 
     return batch
 

@@ -40,6 +40,7 @@ from tapem.ops.elementwise import add
 from tapem.ops.opdef import OpDef, ShapeDtype, broadcast_shapes
 from tapem.ops.params import Kind
 from tapem.ops.structural import transpose
+from tapem.requests import make_op
 
 __all__ = ["gather", "index", "where"]
 
@@ -198,7 +199,7 @@ where = OpDef("where", inputs=("mask", "a", "b"), forward=np.where, shape=_where
 def _index_batch(emit: Emit, xs: Any, batched: Any, args: Any) -> Any:
     """One sample's key, after a whole slice over the batch axis."""
     (x,), (key,) = xs, args
-    return emit(index(x, ((None, None, None), *key)))
+    return emit(make_op(index, (x,), (((None, None, None), *key),)))
 
 
 def _gather_batch(emit: Emit, xs: Any, batched: Any, args: Any) -> Any:
@@ -207,10 +208,11 @@ def _gather_batch(emit: Emit, xs: Any, batched: Any, args: Any) -> Any:
         return emit(gather(table, indices))
     size, rows, rest = table.shape[0], table.shape[1], table.shape[2:]
     if not batched[1]:  # per-sample tables, shared indices: look up along axis 1, move it back
-        front = emit(transpose(table, (1, 0, *range(2, len(table.shape)))))
+        front = emit(make_op(transpose, (table,), ((1, 0, *range(2, len(table.shape))),)))
         picked = emit(gather(front, indices))  # [*indices, N, ...]
         k = len(indices.shape)
-        return emit(transpose(picked, (k, *range(k), *range(k + 1, len(picked.shape)))))
+        axes = (k, *range(k), *range(k + 1, len(picked.shape)))
+        return emit(make_op(transpose, (picked,), (axes,)))
     # Both per sample: sample n's index i is row n * rows + i of the tables stacked. The indices
     # are first checked against one table's rows (a lookup into an empty table), so that an
     # index out of range is the loop's error, not another sample's row.

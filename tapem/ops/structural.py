@@ -29,6 +29,7 @@ from tapem.ops.batch_rules import BatchRule, Emit
 from tapem.ops.dtypes import result_dtype
 from tapem.ops.opdef import OpDef, ShapeDtype, Variadic
 from tapem.ops.params import INT, PERMUTATION, SHAPE
+from tapem.requests import make_op
 
 __all__ = ["concat", "flatten", "reshape", "stack", "transpose"]
 
@@ -263,7 +264,7 @@ def _reshape_batch(emit: Emit, xs: Any, batched: Any, args: Any) -> Any:
 def _transpose_batch(emit: Emit, xs: Any, batched: Any, args: Any) -> Any:
     (x,), (axes,) = xs, args
     perm = permutation("transpose", len(x.shape) - 1, axes)
-    return emit(transpose(x, (0, *(a + 1 for a in perm))))
+    return emit(make_op(transpose, (x,), ((0, *(a + 1 for a in perm)),)))
 
 
 def _flatten_batch(emit: Emit, xs: Any, batched: Any, args: Any) -> Any:
@@ -278,7 +279,7 @@ def _join_batch(op: OpDef, new_axis: bool) -> BatchRule:
         (axis,) = args
         rank = len(xs[batched.index(True)].shape) - 1 + new_axis
         inputs = [emit.expanded(x, b) for x, b in zip(xs, batched, strict=True)]
-        return emit(op(inputs, axis % rank + 1))
+        return emit(make_op(op, tuple(inputs), (axis % rank + 1,)))
 
     return batch
 

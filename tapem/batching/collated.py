@@ -1,0 +1,99 @@
+"""A collated batch: samples stored field by field, each field one array whose axis 0 runs
+over the samples (what a data loader's ``default_collate`` gives: ``(xs, ys)``).
+
+:class:`Collated` is a sequence of samples like a list of them (``len``, ``batch[i]`` is sample
+``i``, iteration), so ``mean_scalar_over(tm.Collated((xs, ys)), loss_of)`` runs the loop as it
+would over ``list(zip(xs, ys))``; a batched run (``batched=True``, ``tm.vmap``) takes each field
+as it is, without splitting it into samples and stacking them again.
+
+>>> import numpy as np
+>>> batch = Collated({"x": np.zeros((3, 2)), "y": np.arange(3)})
+>>> len(batch), batch[1]["x"].shape, int(batch[2]["y"])
+(3, (2,), 2)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, overload
+
+import numpy as np
+
+from tapem.errors import InvalidArgument
+
+__all__ = ["Collated"]
+
+
+class Collated(Sequence[Any]):
+    """The samples of ``fields``: an array, or a tuple, list or dict of them (nested as deep as
+    you like), every array with the same length along axis 0, the number of samples."""
+
+    __slots__ = ("_size", "fields")
+
+    def __init__(self, fields: Any) -> None:
+        sizes: list[int] = []
+        _leaves(fields, lambda a: sizes.append(_length(a)))
+        if not sizes:
+            raise InvalidArgument("tm.Collated: give arrays (or tuples, lists or dicts of them)")
+        if any(s != sizes[0] for s in sizes):
+            raise InvalidArgument(
+                f"tm.Collated: every field needs one row per sample; the fields have "
+                f"{', '.join(map(str, sizes))} rows"
+            )
+        self.fields = fields
+        self._size = sizes[0]
+
+    def __len__(self) -> int:
+        return self._size
+
+    @overload
+    def __getitem__(self, index: int) -> Any: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> Collated: ...
+
+    def __getitem__(self, index: int | slice) -> Any:
+        if isinstance(index, slice):
+            return Collated(_map(self.fields, lambda a: a[index]))
+        if not -self._size <= index < self._size:
+            raise IndexError(f"sample {index} of a batch of {self._size}")
+        return _map(self.fields, lambda a: a[index])
+
+    def __iter__(self) -> Iterator[Any]:
+        return (self[i] for i in range(self._size))
+
+    def map(self, f: Callable[[np.ndarray[Any, Any]], Any]) -> Any:
+        """The fields with each array replaced by ``f(array)`` (its structure kept)."""
+        return _map(self.fields, f)
+
+    def __repr__(self) -> str:
+        shapes = _map(self.fields, lambda a: f"{np.asarray(a).dtype}{list(np.shape(a))}")
+        return f"Collated({shapes})"
+
+
+def _length(a: Any) -> int:
+    shape = np.shape(a)
+    if not shape:
+        raise InvalidArgument(
+            "tm.Collated: a field is a scalar; every field needs an axis 0 over the samples"
+        )
+    return int(shape[0])
+
+
+def _leaves(tree: Any, f: Callable[[Any], Any]) -> None:
+    if isinstance(tree, (tuple, list)):
+        for item in tree:
+            _leaves(item, f)
+    elif isinstance(tree, dict):
+        for item in tree.values():
+            _leaves(item, f)
+    else:
+        f(tree)
+
+
+def _map(tree: Any, f: Callable[[Any], Any]) -> Any:
+    if isinstance(tree, (tuple, list)):
+        return type(tree)(_map(item, f) for item in tree)
+    if isinstance(tree, dict):
+        return {key: _map(item, f) for key, item in tree.items()}
+    return f(tree)
