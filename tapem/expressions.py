@@ -73,8 +73,20 @@ def _operand(value: Any, symbol: str) -> Any:
     )
 
 
+def _with_per_sample_data(symbol: str, a: Any, b: Any) -> Any:
+    """``a <symbol> b`` where one of them is per-sample data of a batched run (it stands for
+    one sample's array or number there): the data made a const leaf, an input of the op."""
+    if symbol not in _BINARY:
+        unsupported(f"`{symbol}` with per-sample data", "ops.exp(s * ops.log(x)) for x > 0")
+    if getattr(a, "__tapem_per_sample__", False):
+        return _request(_BINARY[symbol], (b._const(a), b))
+    return _request(_BINARY[symbol], (a, a._const(b)))
+
+
 def binary(symbol: str, a: Any, b: Any) -> Any:
     """The request for ``a <symbol> b`` where one of them stands for a node, by name."""
+    if getattr(a, "__tapem_per_sample__", False) or getattr(b, "__tapem_per_sample__", False):
+        return _with_per_sample_data(symbol, a, b)
     a, b = _operand(a, symbol), _operand(b, symbol)
     if _is_expression(a) and _is_expression(b):
         return _request(_BINARY[symbol], (a, b))
@@ -137,7 +149,7 @@ def _with_consts(values: Any) -> list[Any]:
     for value in values:
         if _is_expression(value):
             out.append(value)
-        elif _is_real(value):
+        elif _is_real(value) or getattr(value, "__tapem_per_sample__", False):
             out.append(builder._const(value))
         else:
             _operand(value, "a numpy function")

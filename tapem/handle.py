@@ -96,7 +96,7 @@ class Handle(Arithmetic):
 
     @classmethod
     def _const(cls, value: Any) -> Leaf:
-        return Leaf(np.asarray(value), None, False)
+        return Leaf(value, None, False)
 
     def __add__(self, other: Any) -> Any:
         if other.__class__ is Handle:

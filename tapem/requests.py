@@ -168,7 +168,7 @@ class Op(Arithmetic):
 
     @classmethod
     def _const(cls, value: Any) -> Leaf:
-        return Leaf(np.asarray(value), None, False)
+        return Leaf(value, None, False)
 
     def __repr__(self) -> str:
         args = [repr(h) for h in self.inputs]

@@ -348,3 +348,148 @@ def test_an_op_without_a_batching_rule_runs_per_sample_with_a_warning() -> None:
 
 def _no(x: Any) -> Any:
     raise tm.ShapeMismatch("my_cube", [x.shape], "scalars only")
+
+
+# --- collated batches: a data loader's (xs, ys), taken as it is ---------------------------------
+
+
+@tm.tapem
+def regression_over(samples: Any, batched: bool) -> tm.Gen[tm.Handle]:
+    return (yield from regression(batched=batched, samples=samples))
+
+
+def test_a_collated_batch_is_the_sequence_of_its_samples() -> None:
+    batch = tm.Collated((XS, YS))
+    assert len(batch) == len(XS)
+    x, y = batch[3]
+    assert np.array_equal(x, XS[3]) and np.array_equal(y, YS[3])
+    assert [np.array_equal(s[0], x) for s, x in zip(batch, XS, strict=True)] == [True] * 9
+    assert len(batch[2:5]) == 3 and np.array_equal(batch[2:5][0][1], YS[2])
+    assert "float64[9, 4]" in repr(batch)
+
+
+def test_a_collated_batch_gives_what_its_samples_give_looped_or_batched() -> None:
+    as_list = tm.value_and_grad(regression(batched=False))
+    for batched in (False, True):
+        value, grads = tm.value_and_grad(regression_over(tm.Collated((XS, YS)), batched))
+        assert close(value, as_list[0])
+        assert all(close(grads[k], as_list[1][k]) for k in as_list[1])
+
+
+def test_a_batched_run_takes_a_collated_batch_without_copying_frozen_data() -> None:
+    from tapem.arrays import readonly
+
+    xs, ys = readonly(XS.copy()), readonly(YS.copy())
+    _, tape = tm.run(regression(batched=True, samples=tm.Collated((xs, ys)))).unwrap()
+    assert any(np.shares_memory(tape.value(i), xs) for i in range(len(tape)))
+    _, tape = tm.run(regression(batched=True, samples=tm.Collated((XS, YS)))).unwrap()
+    assert not any(np.shares_memory(tape.value(i), XS) for i in range(len(tape)))  # a copy
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ((XS, YS[:5]), "the fields have 9, 5 rows"),
+        ((XS, np.float64(1.0)), "a field is a scalar"),
+        ((), "give arrays"),
+    ],
+)
+def test_a_collated_batch_needs_one_row_per_sample_in_every_field(
+    fields: Any, message: str
+) -> None:
+    with pytest.raises(tm.InvalidArgument, match=message):
+        tm.Collated(fields)
+
+
+def test_mean_scalar_over_dataset_batched_equals_the_loop() -> None:
+    ds = tm.Dataset(list(zip(XS, YS, strict=True)))
+
+    @tm.tapem
+    def program(batched: bool) -> tm.Gen[tm.Handle]:
+        w = yield from tm.param(W, name="W")
+        b = yield from tm.param(B, name="b")
+
+        def per_sample(sample: Any) -> tm.Gen[tm.Handle]:
+            x, y = sample
+            X = yield from tm.const(x)
+            Y = yield from tm.const(y)
+            return (yield ops.mse_loss((yield ops.linear(w, b, X)), Y))
+
+        return (yield from tm.mean_scalar_over_dataset(ds, per_sample, batched=batched))
+
+    same_value_and_grads(program)
+
+
+def test_a_vmap_inside_a_vmap_batches_both_levels() -> None:
+    grid = RNG.normal(size=(3, 5, 4))  # 3 groups of 5 samples
+
+    @tm.tapem
+    def nested() -> tm.Gen[tm.Handle]:
+        w = yield from tm.param(np.ones(4), name="w")
+
+        def group(rows: Any) -> tm.Gen[tm.Handle]:
+            def row(x: Any) -> tm.Gen[tm.Handle]:
+                X = yield from tm.const(x)
+                return (yield ops.sum((yield ops.tanh((yield X * w)))))
+
+            per_row = yield from tm.vmap(row, rows)
+            return (yield ops.mean(per_row))
+
+        per_group = yield from tm.vmap(group, grid)
+        return (yield ops.sum(per_group))
+
+    value, grads = tm.value_and_grad(nested())
+    expected = np.tanh(grid).sum(axis=2).mean(axis=1).sum()
+    assert close(value, expected)
+    slope = ((1 - np.tanh(grid) ** 2) * grid).mean(axis=1).sum(axis=0)
+    assert close(grads["w"], slope)
+
+
+# --- per-sample data beside handles -----------------------------------------------------------
+
+
+SIGNS = np.where(RNG.normal(size=9) > 0, 1.0, -1.0)
+
+
+@pytest.mark.parametrize(
+    "combine",
+    [
+        lambda h, s: h * -s,
+        lambda h, s: -s * h,
+        lambda h, s: s + h,
+        lambda h, s: h - s,
+        lambda h, s: s / (h * h + 1.0),
+        lambda h, s: np.multiply(s, h),
+        lambda h, s: np.maximum(h, s),
+    ],
+)
+def test_per_sample_numbers_combine_with_handles_as_in_the_loop(combine: Any) -> None:
+    @tm.tapem
+    def program(batched: bool) -> tm.Gen[tm.Handle]:
+        w = yield from tm.param(np.linspace(-1.0, 1.0, 4), name="w")
+
+        def per_sample(sample: Any) -> tm.Gen[tm.Handle]:
+            x, s = sample
+            X = yield from tm.const(x)
+            h = yield ops.sum((yield X * w))
+            return (yield combine(h, s))
+
+        return (
+            yield from tm.mean_scalar_over(tm.Collated((XS, SIGNS)), per_sample, batched=batched)
+        )
+
+    same_value_and_grads(program)
+
+
+def test_a_power_by_per_sample_data_is_refused_with_the_closest_op() -> None:
+    @tm.tapem
+    def program() -> tm.Gen[tm.Handle]:
+        def per_sample(sample: Any) -> tm.Gen[tm.Handle]:
+            x, s = sample
+            X = yield from tm.const(x)
+            return (yield ops.sum((yield X**s)))
+
+        return (yield from tm.mean_scalar_over(tm.Collated((XS, SIGNS)), per_sample, batched=True))
+
+    error = tm.run(program()).failure()
+    assert isinstance(error, tm.UnsupportedOperation) and "ops.exp(s * ops.log(x))" in str(error)

@@ -81,9 +81,11 @@ class Batching:
         batched leaf; so does a trainable leaf of a level with per-sample parameters."""
         value, name, requires_grad = request.value, request.name, request.requires_grad
         if value.__class__ is Stacked:
-            level = value.level
-            stacked = Leaf(value.stacked, name, requires_grad)
-            return per_sample(self._leaf(stacked), level)
+            level, inner = value.level, value.stacked
+            stacked = Leaf(inner, name, requires_grad)
+            # the samples of a level nested in another are per-sample data of the outer one
+            real = self.leaf(stacked) if inner.__class__ is Stacked else self._leaf(stacked)
+            return per_sample(real, level)
         level = self.levels[-1] if self.levels else None
         if level is not None and level.per_sample_params and requires_grad:
             copies = np.broadcast_to(value, (level.size, *np.shape(value)))

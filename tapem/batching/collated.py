@@ -19,6 +19,7 @@ from typing import Any, overload
 
 import numpy as np
 
+from tapem.arrays import readonly
 from tapem.errors import InvalidArgument
 
 __all__ = ["Collated"]
@@ -42,6 +43,15 @@ class Collated(Sequence[Any]):
             )
         self.fields = fields
         self._size = sizes[0]
+
+    @classmethod
+    def from_samples(cls, samples: Sequence[Any]) -> Collated:
+        """The samples (arrays, or tuples, lists or dicts of arrays, alike in structure and
+        shapes) stacked field by field into new, read-only arrays (a leaf of them needs no
+        copy): a ``DataLoader``'s ``collate=``."""
+        if len(samples) == 0:
+            raise InvalidArgument("tm.Collated.from_samples: no samples")
+        return cls(_stacked(list(samples), samples[0]))
 
     def __len__(self) -> int:
         return self._size
@@ -69,6 +79,25 @@ class Collated(Sequence[Any]):
     def __repr__(self) -> str:
         shapes = _map(self.fields, lambda a: f"{np.asarray(a).dtype}{list(np.shape(a))}")
         return f"Collated({shapes})"
+
+
+def _stacked(samples: list[Any], first: Any) -> Any:
+    if isinstance(first, (tuple, list)):
+        if any(not isinstance(s, (tuple, list)) or len(s) != len(first) for s in samples):
+            raise InvalidArgument("tm.Collated.from_samples: the samples differ in structure")
+        return type(first)(_stacked([s[k] for s in samples], first[k]) for k in range(len(first)))
+    if isinstance(first, dict):
+        if any(not isinstance(s, dict) or s.keys() != first.keys() for s in samples):
+            raise InvalidArgument("tm.Collated.from_samples: the samples differ in structure")
+        return {key: _stacked([s[key] for s in samples], first[key]) for key in first}
+    arrays = [np.asarray(s) for s in samples]
+    for i, a in enumerate(arrays):
+        if a.shape != arrays[0].shape:
+            raise InvalidArgument(
+                f"tm.Collated.from_samples: sample {i} has shape {a.shape}, sample 0 has "
+                f"{arrays[0].shape}"
+            )
+    return readonly(np.stack(arrays))
 
 
 def _length(a: Any) -> int:

@@ -34,6 +34,7 @@ import numpy as np
 from tapem.arrays import readonly
 from tapem.batching.collated import Collated
 from tapem.errors import InvalidArgument
+from tapem.expressions import Arithmetic
 
 __all__ = ["Stacked", "refuse", "stack_samples"]
 
@@ -118,6 +119,8 @@ class Stacked:
         return self.transpose()
 
     def __array_ufunc__(self, ufunc: np.ufunc, method: str, *inputs: Any, **kwargs: Any) -> Any:
+        if any(isinstance(x, Arithmetic) for x in inputs):
+            return NotImplemented  # with a handle: the handle's ufunc makes it a const leaf
         if method != "__call__" or "out" in kwargs:
             return _per_sample(getattr(ufunc, method), inputs, kwargs)
         level = _level(inputs)
@@ -291,7 +294,7 @@ def stack_samples(samples: Any, level: Any, tag: str) -> Any:
     :class:`~tapem.batching.collated.Collated` batch, is taken as it is: its axis 0 runs over
     the samples. Samples of different structures or shapes are an
     :class:`~tapem.InvalidArgument` naming the first that differs."""
-    if isinstance(samples, np.ndarray):
+    if isinstance(samples, (np.ndarray, Stacked)):  # (a Stacked: a batched run inside another)
         return Stacked(samples, level)
     if isinstance(samples, Collated):
         return samples.map(lambda a: Stacked(np.asarray(a), level))

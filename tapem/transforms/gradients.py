@@ -66,8 +66,9 @@ def param_keys(tape: Tape) -> dict[int, str | int]:
     """The key of each trainable leaf: its name, or its node id if it has none."""
     keys: dict[int, str | int] = {}
     seen: dict[str, int] = {}
-    for i in tape.trainable():
-        name = tape.node(i).name
+    for i, (_, name, requires_grad, _, index, _) in enumerate(tape._nodes):
+        if index is not None or not requires_grad:
+            continue
         if name is None:
             keys[i] = i
             continue
