@@ -75,9 +75,10 @@ def conv_case(draw: Any, transpose: bool = False) -> Any:
             n = draw(st.integers(max(1, k - 2 * p), side))
         spatial.append(n)
     lead = (draw(st.integers(1, 2)),) if draw(st.booleans()) else ()
-    k_shape = (c_in, c_out, *kernel) if transpose else (c_out, c_in, *kernel)
+    own = lead if lead and draw(st.booleans()) else ()  # per-sample kernels and biases
+    k_shape = (*own, c_in, c_out, *kernel) if transpose else (*own, c_out, c_in, *kernel)
     x = draw(values((*lead, c_in, *spatial)))
-    inputs = (draw(values(k_shape)), draw(values((c_out,))), x)
+    inputs = (draw(values(k_shape)), draw(values((*own, c_out))), x)
     return case(inputs, (per_axis(draw, stride), per_axis(draw, padding)))
 
 
