@@ -38,9 +38,12 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from tapem.errors import ShapeMismatch
+from tapem.ops.batch_rules import BatchRule, Emit, merged, split
 from tapem.ops.dtypes import product_dtype
+from tapem.ops.elementwise import add, mul
 from tapem.ops.opdef import JvpFn, OpDef, ShapeDtype
 from tapem.ops.params import NONNEGATIVE_INTS, POSITIVE_INTS
+from tapem.ops.structural import transpose
 from tapem.ops.windows import col2im, im2col, out_sizes, pad, per_dim, split_batch
 
 __all__ = ["conv", "conv_transpose"]
@@ -348,3 +351,74 @@ conv_transpose = OpDef("conv_transpose", inputs=("k", "b", "x"), params=_PARAMS,
                            "[N, out_c] with k [N, in_c, out_c, *kernel] and x [N, in_c, "
                            "*spatial] computes sample n with k[n] and b[n].")
 # fmt: on
+
+
+# --- batching rules (see tapem.ops.batch_rules) ------------------------------------------------
+
+
+def repeated(emit: Emit, v: Any, count: int) -> Any:
+    """Batched ``v`` ``[B, ...]`` with each sample's slice repeated ``count`` times, in order:
+    ``[B * count, ...]`` (a product with ones, whose gradient sums the copies): a per-sample
+    parameter given to each input of a sample with a batch axis of its own."""
+    rest = v.shape[1:]
+    ones = emit.const(np.ones((1, count, *(1,) * len(rest)), dtype=v.dtype))
+    copies = emit(mul(emit.reshape(v, (v.shape[0], 1, *rest)), ones))
+    return emit.reshape(copies, (v.shape[0] * count, *rest))
+
+
+def _swap01(emit: Emit, v: Any) -> Any:
+    """``v`` with its first two axes swapped."""
+    return emit(transpose(v, (1, 0, *range(2, len(v.shape)))))
+
+
+def _conv_batch(op: OpDef, in_axis: int) -> BatchRule:
+    """The batching rule of ``op`` (``conv``, or ``conv_transpose``: ``in_axis`` is the kernel
+    axis of its input channels).
+
+    A shared kernel convolves the samples as one batch (samples with a batch axis of their own
+    merged into it), a per-sample bias added afterwards. Per-sample kernels take the op's own
+    per-sample form (one matrix product per sample), each kernel repeated for the inputs of a
+    sample with a batch axis of its own; a shared ``x`` is convolved once with every sample's
+    kernel at once, as one kernel of ``B * out_c`` output channels."""
+
+    def batch(emit: Emit, xs: Any, batched: Any, args: Any) -> Any:
+        (k, b, x), (k_batched, b_batched, x_batched) = xs, batched
+        size = emit.size
+        if len(b.shape) - b_batched == 2:  # samples of per-sample kernels: one per input
+            inputs = (merged(emit, emit.expanded(v, f)) for v, f in zip(xs, batched, strict=True))
+            return split(emit, emit(op(*inputs, *args)), (size, b.shape[-2]))
+        nd = len(k.shape) - k_batched - 2
+        out_c = b.shape[-1]
+        own_batch = len(x.shape) - x_batched == nd + 2  # samples [N, C, *spatial]
+        if not k_batched:
+            zero = emit.const(np.zeros((out_c,), dtype=b.dtype)) if b_batched else b
+            flat = merged(emit, x) if x_batched and own_batch else x
+            y = emit(op(k, zero, flat, *args))
+            if x_batched and own_batch:
+                y = split(emit, y, x.shape[:2])
+            if not b_batched:
+                return y
+            return emit(add(y, emit.reshape(b, (size, *(1,) * own_batch, out_c, *(1,) * nd))))
+        b = emit.expanded(b, b_batched)
+        if not x_batched:
+            # every sample's kernel at once: out_c * B output channels, sample-major
+            if in_axis:  # conv: [B, out_c, in_c, *kernel] -> [B * out_c, in_c, *kernel]
+                kernels = emit.reshape(k, (size * out_c, *k.shape[2:]))
+            else:  # conv_transpose: [B, in_c, out_c, *kernel] -> [in_c, B * out_c, *kernel]
+                kernels = emit.reshape(_swap01(emit, k), (k.shape[1], size * out_c, *k.shape[3:]))
+            y = emit(op(kernels, emit.reshape(b, (size * out_c,)), x, *args))
+            if not own_batch:
+                return emit.reshape(y, (size, out_c, *y.shape[1:]))
+            y = emit.reshape(y, (x.shape[0], size, out_c, *y.shape[2:]))
+            return _swap01(emit, y)
+        if not own_batch:
+            return emit(op(k, b, x, *args))
+        count = x.shape[1]
+        y = emit(op(repeated(emit, k, count), repeated(emit, b, count), merged(emit, x), *args))
+        return split(emit, y, x.shape[:2])
+
+    return batch
+
+
+conv.batch = _conv_batch(conv, 1)
+conv_transpose.batch = _conv_batch(conv_transpose, 0)
