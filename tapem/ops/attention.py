@@ -38,6 +38,8 @@ from typing import Any
 import numpy as np
 
 from tapem.errors import ShapeMismatch
+from tapem.ops.batch_rules import Emit, merged, split
+from tapem.ops.convolution import repeated
 from tapem.ops.dtypes import float_dtype, result_dtype
 from tapem.ops.opdef import OpDef, ShapeDtype, Variadic
 from tapem.ops.params import POSITIVE_INT
@@ -299,3 +301,29 @@ multi_head_attention = AttentionOpDef(
         "With x [N, n, d], each weight and the mask may have a leading axis N: sequence i "
         "then uses its own (wq [N, d, e], mask [N, n, n], ...).")
 # fmt: on
+
+
+# --- batching rules (see tapem.ops.batch_rules) ------------------------------------------------
+
+
+def _attention_batch(emit: Emit, xs: Any, batched: Any, args: Any) -> Any:
+    """Samples ``x`` ``[n, d]`` are the sequences of one batch ``[B, n, d]``, and per-sample
+    weights and masks the op's per-sequence ones. Samples ``[N, n, d]`` are merged into one
+    batch of ``B * N`` sequences: a per-sample weight (or mask) is repeated for its sample's
+    ``N`` sequences, one that is per sequence already is merged like ``x``."""
+    (heads,), x = args, xs[4]
+    if len(x.shape) - batched[4] == 2:
+        inputs = [emit.expanded(x, batched[4]) if i == 4 else v for i, v in enumerate(xs)]
+        return emit(multi_head_attention(inputs, heads))
+    size, count = emit.size, x.shape[-3]
+    inputs = []
+    for i, (v, per_sample) in enumerate(zip(xs, batched, strict=True)):
+        if i == 4 or len(v.shape) - per_sample == 3:  # one per sequence of the sample
+            inputs.append(merged(emit, emit.expanded(v, per_sample)))
+        else:  # [d, e] (or a mask [n, n]): shared, or repeated for the sample's sequences
+            inputs.append(repeated(emit, v, count) if per_sample else v)
+    y = emit(multi_head_attention(inputs, heads))
+    return split(emit, y, (size, count))
+
+
+multi_head_attention.batch = _attention_batch
