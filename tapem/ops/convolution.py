@@ -379,7 +379,8 @@ def _conv_batch(op: OpDef, in_axis: int) -> BatchRule:
     merged into it), a per-sample bias added afterwards. Per-sample kernels take the op's own
     per-sample form (one matrix product per sample), each kernel repeated for the inputs of a
     sample with a batch axis of its own; a shared ``x`` is convolved once with every sample's
-    kernel at once, as one kernel of ``B * out_c`` output channels."""
+    kernel at once, as one kernel of ``B * out_c`` output channels. Samples that are in the
+    per-sample form themselves (``b [N, out_c]``) are merged into one batch of ``B * N``."""
 
     def batch(emit: Emit, xs: Any, batched: Any, args: Any) -> Any:
         (k, b, x), (k_batched, b_batched, x_batched) = xs, batched
