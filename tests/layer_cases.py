@@ -75,9 +75,10 @@ def conv_case(draw: Any, transpose: bool = False) -> Any:
             n = draw(st.integers(max(1, k - 2 * p), side))
         spatial.append(n)
     lead = (draw(st.integers(1, 2)),) if draw(st.booleans()) else ()
-    k_shape = (c_in, c_out, *kernel) if transpose else (c_out, c_in, *kernel)
+    own = lead if lead and draw(st.booleans()) else ()  # per-sample kernels and biases
+    k_shape = (*own, c_in, c_out, *kernel) if transpose else (*own, c_out, c_in, *kernel)
     x = draw(values((*lead, c_in, *spatial)))
-    inputs = (draw(values(k_shape)), draw(values((c_out,))), x)
+    inputs = (draw(values(k_shape)), draw(values((*own, c_out))), x)
     return case(inputs, (per_axis(draw, stride), per_axis(draw, padding)))
 
 
@@ -129,11 +130,16 @@ def attention_case(draw: Any) -> Any:
     n, d, d_out = (draw(st.integers(1, 4)) for _ in range(3))
     e, e_v = heads * draw(st.integers(1, 2)), heads * draw(st.integers(1, 2))
     lead = (draw(st.integers(1, 2)),) if draw(st.booleans()) else ()
-    ws = [draw(values(s, -1, 1)) for s in ((d, e), (d, e), (d, e_v), (e_v, d_out))]
+
+    def own() -> tuple[int, ...]:  # one weight (or mask) per sequence, sometimes
+        return lead if lead and draw(st.integers(0, 2)) == 0 else ()
+
+    shapes = ((d, e), (d, e), (d, e_v), (e_v, d_out))
+    ws = [draw(values((*own(), *s), -1, 1)) for s in shapes]
     x = draw(values((*lead, n, d), -1, 1))
     inputs: tuple[Any, ...] = (*ws, x)
     if draw(st.booleans()):  # a mask, possibly with fully blocked rows
-        inputs = (*inputs, draw(hnp.arrays(np.bool_, (n, n))))
+        inputs = (*inputs, draw(hnp.arrays(np.bool_, (*own(), n, n))))
     return case(inputs, (heads,))
 
 

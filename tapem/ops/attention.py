@@ -14,6 +14,12 @@ the one name ``multi_head_attention``, so a tape shows the mask as a parent like
 weight exactly 0; a row with nothing allowed gets all-zero weights (its output row is 0), never
 NaN, and passes no gradient back.
 
+**Per-sequence weights and masks.** For a batch ``x`` ``[N, n, d]``, any of the four weights
+and the mask may carry a leading axis of size ``N`` (``wq`` ``[N, d, e]``, mask ``[N, n, n]``,
+...): sequence ``i`` is then computed with its own ``wq[i]`` (or mask ``[i]``), and a weight's
+gradient is one per sequence. This is how a batched run computes per-sample weights (per-sample
+gradients of a transformer) in one op.
+
 >>> import numpy as np
 >>> from tapem import ops
 >>> x = np.eye(2)
@@ -32,6 +38,8 @@ from typing import Any
 import numpy as np
 
 from tapem.errors import ShapeMismatch
+from tapem.ops.batch_rules import Emit, merged, split
+from tapem.ops.convolution import repeated
 from tapem.ops.dtypes import float_dtype, result_dtype
 from tapem.ops.opdef import OpDef, ShapeDtype, Variadic
 from tapem.ops.params import POSITIVE_INT
@@ -42,7 +50,8 @@ __all__ = ["multi_head_attention"]
 
 _LAYOUT = (
     "expected wq [d, e], wk [d, e], wv [d, e_v], wo [e_v, d_out], x [n, d] or [N, n, d] "
-    "and an optional bool mask [n, n]"
+    "and an optional bool mask [n, n]; with x [N, n, d], each weight and the mask may have a "
+    "leading axis N (one per sequence)"
 )
 
 
@@ -52,11 +61,11 @@ def _shape(*avals_and_heads: Any) -> ShapeDtype:
     if len(avals) not in (5, 6):
         raise ShapeMismatch("multi_head_attention", shapes, f"{_LAYOUT}; got {len(avals)} inputs")
     wq, wk, wv, wo, x = avals[:5]
-    if any(len(w.shape) != 2 for w in (wq, wk, wv, wo)) or len(x.shape) not in (2, 3):
+    if len(x.shape) not in (2, 3) or not all(_fits(w, x, 2) for w in (wq, wk, wv, wo)):
         raise ShapeMismatch("multi_head_attention", shapes, _LAYOUT)
-    d, e, e_v = x.shape[-1], wq.shape[1], wv.shape[1]
-    fits = wq.shape[0] == wk.shape[0] == wv.shape[0] == d and wk.shape[1] == e
-    if not fits or wo.shape[0] != e_v:
+    d, e, e_v = x.shape[-1], wq.shape[-1], wv.shape[-1]
+    fits = wq.shape[-2] == wk.shape[-2] == wv.shape[-2] == d and wk.shape[-1] == e
+    if not fits or wo.shape[-2] != e_v:
         raise ShapeMismatch("multi_head_attention", shapes, _LAYOUT)
     if e == 0 or e_v == 0:
         detail = "the projection widths e and e_v must be positive"
@@ -70,13 +79,22 @@ def _shape(*avals_and_heads: Any) -> ShapeDtype:
     if len(avals) == 6:
         n = x.shape[-2]
         mask = avals[5]
-        if tuple(mask.shape) != (n, n) or mask.dtype != np.bool_:
+        if not _fits(mask, x, 2) or tuple(mask.shape[-2:]) != (n, n) or mask.dtype != np.bool_:
+            each = f" or [{x.shape[0]}, {n}, {n}] (one per sequence)" if len(x.shape) == 3 else ""
             raise ShapeMismatch(
                 "multi_head_attention",
                 shapes,
-                f"the mask must be a bool array of shape [{n}, {n}] (got {mask.dtype})",
+                f"the mask must be a bool array of shape [{n}, {n}]{each} (got {mask.dtype})",
             )
-    return ShapeDtype((*x.shape[:-1], wo.shape[1]), float_dtype(result_dtype(wq, wk, wv, wo, x)))
+    return ShapeDtype((*x.shape[:-1], wo.shape[-1]), float_dtype(result_dtype(wq, wk, wv, wo, x)))
+
+
+def _fits(a: Any, x: Any, rank: int) -> bool:
+    """Whether ``a`` has rank ``rank``, or one more with a leading axis one per sequence of
+    ``x`` ``[N, n, d]``."""
+    shape = tuple(a.shape)
+    own = len(shape) == rank + 1 and len(x.shape) == 3 and shape[0] == x.shape[0]
+    return len(shape) == rank or own
 
 
 def _split(m: Any, heads: int) -> Any:
@@ -112,9 +130,12 @@ class Parts:
         wq, wk, wv, x = xs[0], xs[1], xs[2], xs[4]
         self.single = np.ndim(x) == 2
         self.x = x[None] if self.single else x
-        self.mask = xs[5] if len(xs) == 6 else None
+        mask = xs[5] if len(xs) == 6 else None
+        if mask is not None and np.ndim(mask) == 3:
+            mask = mask[:, None]  # one mask per sequence, lined up with the scores' heads axis
+        self.mask = mask
         self.heads = heads
-        self.scale = 1 / math.sqrt(np.shape(wq)[1] // heads)
+        self.scale = 1 / math.sqrt(np.shape(wq)[-1] // heads)
         self.q = _split(np.matmul(self.x, wq), heads)
         self.k = _split(np.matmul(self.x, wk), heads)
         self.v = _split(np.matmul(self.x, wv), heads)
@@ -156,9 +177,11 @@ def _flat(m: Any) -> Any:
     return np.reshape(m, (math.prod(shape[:-1]), shape[-1]))
 
 
-def _weight_grad(a: Any, d: Any) -> Any:
+def _weight_grad(a: Any, d: Any, w: Any) -> Any:
     """The cotangent of ``w`` in ``a @ w`` from ``d``, that of the product (rows of every
-    sequence summed)."""
+    sequence summed; per sequence for a weight ``[N, ...]`` of its own per sequence)."""
+    if np.ndim(w) == 3:
+        return np.matmul(np.swapaxes(a, -1, -2), d)
     return np.matmul(np.swapaxes(_flat(a), 0, 1), _flat(d))
 
 
@@ -169,19 +192,19 @@ def _vjp(i: int, g: Any, out: Any, *xs_and_heads: Any) -> Any:
     wq, wk, wv, wo = xs[:4]
     g = g[None] if p.single else g
     if i == 3:
-        return _weight_grad(p.o, g)
-    do = _split(np.matmul(g, np.swapaxes(wo, 0, 1)), heads)
+        return _weight_grad(p.o, g, wo)
+    do = _split(np.matmul(g, np.swapaxes(wo, -1, -2)), heads)
     if i == 2:
-        return _weight_grad(p.x, p.dv(do))
+        return _weight_grad(p.x, p.dv(do), wv)
     ds = p.softmax_back(np.matmul(do, np.swapaxes(p.v, -1, -2)))
     if i == 0:
-        return _weight_grad(p.x, p.dq(ds))
+        return _weight_grad(p.x, p.dq(ds), wq)
     if i == 1:
-        return _weight_grad(p.x, p.dk(ds))
+        return _weight_grad(p.x, p.dk(ds), wk)
     dx = (
-        np.matmul(p.dq(ds), np.swapaxes(wq, 0, 1))
-        + np.matmul(p.dk(ds), np.swapaxes(wk, 0, 1))
-        + np.matmul(p.dv(do), np.swapaxes(wv, 0, 1))
+        np.matmul(p.dq(ds), np.swapaxes(wq, -1, -2))
+        + np.matmul(p.dk(ds), np.swapaxes(wk, -1, -2))
+        + np.matmul(p.dv(do), np.swapaxes(wv, -1, -2))
     )
     return p.out(dx)
 
@@ -230,7 +253,16 @@ class AttentionOpDef(OpDef):
 
     __slots__ = ()
 
-    def __call__(
+    def __call__(self, *args: Any, **kwargs: Any) -> Op:
+        """``multi_head_attention(wq, wk, wv, wo, x, num_heads, mask=None)``; ``mask`` is a
+        handle to a bool ``const`` (``mask = yield from tm.const(allowed)``). Like any variadic
+        op, it also takes its inputs as one sequence (the mask, if any, sixth):
+        ``multi_head_attention([wq, wk, wv, wo, x], num_heads)``, as generic code calls ops."""
+        if args and isinstance(args[0], (list, tuple)):
+            return super().__call__(*args, **kwargs)
+        return self._of_handles(*args, **kwargs)
+
+    def _of_handles(
         self,
         wq: Any,
         wk: Any,
@@ -240,8 +272,6 @@ class AttentionOpDef(OpDef):
         num_heads: int,
         mask: Any = None,
     ) -> Op:
-        """``multi_head_attention(wq, wk, wv, wo, x, num_heads, mask=None)``; ``mask`` is a
-        handle to a bool ``const`` (``mask = yield from tm.const(allowed)``)."""
         inputs = (wq, wk, wv, wo, x) if mask is None else (wq, wk, wv, wo, x, mask)
         return make_op(self, inputs, self.bind((num_heads,), {}))
 
@@ -267,5 +297,33 @@ multi_head_attention = AttentionOpDef(
     doc="softmax(Q Kᵀ / sqrt(e / num_heads)) V per head, heads concatenated, times wo: Q = x wq, "
         "K = x wk, V = x wv (no biases); x [n, d] or [N, n, d], wq and wk [d, e], wv [d, e_v], "
         "wo [e_v, d_out]. mask (optional) is a handle to a bool const [n, n], True where a "
-        "position may attend; a row with nothing allowed gets zero weights (its output is 0).")
+        "position may attend; a row with nothing allowed gets zero weights (its output is 0). "
+        "With x [N, n, d], each weight and the mask may have a leading axis N: sequence i "
+        "then uses its own (wq [N, d, e], mask [N, n, n], ...).")
 # fmt: on
+
+
+# --- batching rules (see tapem.ops.batch_rules) ------------------------------------------------
+
+
+def _attention_batch(emit: Emit, xs: Any, batched: Any, args: Any) -> Any:
+    """Samples ``x`` ``[n, d]`` are the sequences of one batch ``[B, n, d]``, and per-sample
+    weights and masks the op's per-sequence ones. Samples ``[N, n, d]`` are merged into one
+    batch of ``B * N`` sequences: a per-sample weight (or mask) is repeated for its sample's
+    ``N`` sequences, one that is per sequence already is merged like ``x``."""
+    (heads,), x = args, xs[4]
+    if len(x.shape) - batched[4] == 2:
+        inputs = [emit.expanded(x, batched[4]) if i == 4 else v for i, v in enumerate(xs)]
+        return emit(multi_head_attention(inputs, heads))
+    size, count = emit.size, x.shape[-3]
+    inputs = []
+    for i, (v, per_sample) in enumerate(zip(xs, batched, strict=True)):
+        if i == 4 or len(v.shape) - per_sample == 3:  # one per sequence of the sample
+            inputs.append(merged(emit, emit.expanded(v, per_sample)))
+        else:  # [d, e] (or a mask [n, n]): shared, or repeated for the sample's sequences
+            inputs.append(repeated(emit, v, count) if per_sample else v)
+    y = emit(multi_head_attention(inputs, heads))
+    return split(emit, y, (size, count))
+
+
+multi_head_attention.batch = _attention_batch

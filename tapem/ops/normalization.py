@@ -40,9 +40,12 @@ from typing import Any
 import numpy as np
 
 from tapem.errors import ShapeMismatch
+from tapem.ops.batch_rules import Emit, with_axes
 from tapem.ops.dtypes import float_dtype, result_dtype
+from tapem.ops.elementwise import add, mul
 from tapem.ops.opdef import OpDef, ShapeDtype, pass_through
 from tapem.ops.params import NONNEGATIVE_REAL, OPTIONAL_BOOL
+from tapem.ops.structural import transpose
 
 __all__ = ["batch_norm", "layer_norm"]
 
@@ -220,3 +223,73 @@ batch_norm = OpDef("batch_norm", inputs=("x", "gamma", "beta"),
                        "the shapes, one sample winning a tie; say batched=True for a batch of "
                        "C samples); gamma, beta [C].")
 # fmt: on
+
+
+# --- batching rules (see tapem.ops.batch_rules) ------------------------------------------------
+
+
+def _unit_affine(emit: Emit, gamma: Any, beta: Any) -> tuple[Any, Any]:
+    """Constants ``1`` and ``0`` shaped like one sample's ``gamma`` and ``beta``, of their
+    dtypes (the op then computes in the dtype it would, and gives ``xhat``)."""
+    channels = gamma.shape[-1]
+    ones = emit.const(np.ones((channels,), dtype=gamma.dtype))
+    return ones, emit.const(np.zeros((channels,), dtype=beta.dtype))
+
+
+def _scaled(emit: Emit, xhat: Any, xs: Any, batched: Any, lined_up: Any) -> Any:
+    """``xhat * gamma + beta`` (``xs[1:]``), each lined up with ``xhat`` by
+    ``lined_up(v, batched)``."""
+    scaled = emit(mul(xhat, lined_up(xs[1], batched[1])))
+    return emit(add(scaled, lined_up(xs[2], batched[2])))
+
+
+def _layer_norm_batch(emit: Emit, xs: Any, batched: Any, args: Any) -> Any:
+    """The last axis of the samples is the batch's; per-sample ``gamma`` or ``beta`` scale and
+    shift the standardized ``x`` afterwards, lined up with their samples."""
+    (x, gamma, beta), (x_batched, gamma_batched, beta_batched), (eps,) = xs, batched, args
+    if not (gamma_batched or beta_batched):
+        return emit(layer_norm(x, gamma, beta, eps))
+    xhat = emit(layer_norm(x, *_unit_affine(emit, gamma, beta), eps))
+    rank = len(x.shape) - x_batched
+
+    def lined_up(v: Any, per_sample: bool) -> Any:
+        return with_axes(emit, v, rank) if per_sample else v
+
+    return _scaled(emit, xhat, xs, batched, lined_up)
+
+
+def _batch_norm_batch(emit: Emit, xs: Any, batched: Any, args: Any) -> Any:
+    """Per-sample statistics: sample ``n``'s channel ``c`` becomes channel ``n * C + c`` of one
+    sample ``[B * C, *spatial]`` (samples ``[C, *spatial]``), or ``[B * C, N, *spatial]`` after a
+    transpose (samples ``[N, C, *spatial]``), standardized per channel over the rest; ``gamma``
+    and ``beta`` are repeated per sample. Shared ``x`` is standardized once, and per-sample
+    ``gamma`` and ``beta`` scale and shift it afterwards."""
+    (x, gamma, beta), (eps, layout) = xs, args
+    size, channels = emit.size, gamma.shape[-1]
+    sample = x.shape[1:] if batched[0] else x.shape
+    axis = _channel_axis(sample, channels, layout)
+    assert axis is not None  # one sample's shape rule ran first
+    if not batched[0]:
+        xhat = emit(batch_norm(x, *_unit_affine(emit, gamma, beta), eps, layout))
+        line_up = (channels, *(1,) * (len(sample) - axis - 1))
+
+        def lined_up(v: Any, per_sample: bool) -> Any:
+            return emit.reshape(v, (size, *(1,) * axis, *line_up) if per_sample else line_up)
+
+        return _scaled(emit, xhat, xs, batched, lined_up)
+    flat = [
+        emit.reshape(emit.expanded(v, b), (size * channels,))
+        for v, b in zip((gamma, beta), batched[1:], strict=True)
+    ]
+    if axis == 0:
+        y = emit(batch_norm(emit.reshape(x, (size * channels, *sample[1:])), *flat, eps, False))
+        return emit.reshape(y, x.shape)
+    swap = (0, 2, 1, *range(3, len(x.shape)))  # [B, N, C, ...] <-> [B, C, N, ...]
+    moved = emit(transpose(x, swap))
+    grouped = emit.reshape(moved, (size * channels, *moved.shape[2:]))
+    y = emit(batch_norm(grouped, *flat, eps, False))
+    return emit(transpose(emit.reshape(y, moved.shape), swap))
+
+
+layer_norm.batch = _layer_norm_batch
+batch_norm.batch = _batch_norm_batch

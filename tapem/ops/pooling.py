@@ -38,6 +38,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from tapem.errors import ShapeMismatch
+from tapem.ops.batch_rules import BatchRule, Emit, merged, split
 from tapem.ops.dtypes import as_float, float_dtype
 from tapem.ops.opdef import OpDef, ShapeDtype
 from tapem.ops.params import NONNEGATIVE_INTS, NONZERO_REAL, OPTIONAL_POSITIVE_INTS, WINDOW
@@ -249,3 +250,24 @@ smooth_max_pool = OpDef("smooth_max_pool", params={**_PARAMS, "beta": NONZERO_RE
                             "the max), minimum for beta < 0 (pivot the min); padded cells count "
                             "as 0 but get no gradient; beta finite and non-zero.")
 # fmt: on
+
+
+# --- batching rules (see tapem.ops.batch_rules): the samples are the pool's batch axis ---------
+
+
+def _pool_batch(op: OpDef) -> BatchRule:
+    """Samples ``[C, *spatial]`` batched are the ``[N, C, *spatial]`` form the pool takes;
+    samples ``[N, C, *spatial]`` have their batch axes merged for the pool and split after."""
+
+    def batch(emit: Emit, xs: Any, batched: Any, args: Any) -> Any:
+        (x,), kernel = xs, args[0]
+        if len(x.shape) == len(kernel) + 2:
+            return emit(op(x, *args))
+        return split(emit, emit(op(merged(emit, x), *args)), x.shape[:2])
+
+    return batch
+
+
+max_pool.batch = _pool_batch(max_pool)
+avg_pool.batch = _pool_batch(avg_pool)
+smooth_max_pool.batch = _pool_batch(smooth_max_pool)
