@@ -129,8 +129,8 @@ class Node:
 
 def node_id(ref: object, length: int) -> int:
     """The node id that ``ref`` (a handle or an int) names on a tape of ``length`` nodes."""
-    if ref.__class__ is int and 0 <= ref < length:  # type: ignore[operator]
-        return ref  # type: ignore[return-value]
+    if ref.__class__ is int and 0 <= ref < length:
+        return ref
     if isinstance(ref, Handle):
         i = ref.id
     elif isinstance(ref, (int, np.integer)) and not isinstance(ref, bool):

@@ -84,7 +84,8 @@ class Batching:
             level, inner = value.level, value.stacked
             stacked = Leaf(inner, name, requires_grad)
             # the samples of a level nested in another are per-sample data of the outer one
-            real = self.leaf(stacked) if inner.__class__ is Stacked else self._leaf(stacked)
+            nested = isinstance(inner, Stacked)
+            real = self.leaf(stacked) if nested else self._leaf(stacked)
             return per_sample(real, level)
         level = self.levels[-1] if self.levels else None
         if level is not None and level.per_sample_params and requires_grad:

@@ -58,8 +58,9 @@ class Stacked:
     __tapem_per_sample__ = True  # a leaf of it is made by its batched run (see tapem.requests)
     __array_priority__ = 1000  # numpy arrays on the left defer to our reflected operators
 
-    def __init__(self, stacked: np.ndarray[Any, Any], level: Any = None) -> None:
-        self.stacked = stacked
+    def __init__(self, stacked: np.ndarray[Any, Any] | Stacked, level: Any = None) -> None:
+        # (a Stacked of the outer run: the samples of a batched run nested in another)
+        self.stacked: np.ndarray[Any, Any] = stacked  # type: ignore[assignment]
         self.level = level
 
     # --- what one sample looks like ------------------------------------------------------------
