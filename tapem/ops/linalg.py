@@ -141,6 +141,9 @@ def _matmul_batch(emit: Emit, xs: Any, batched: Any, args: Any) -> Any:
     sb = b.shape[1:] if batched[1] else b.shape
     if batched[0] and not batched[1] and len(sa) >= 1 and len(sb) <= 2:
         return emit(matmul(a, b))  # the sample's rows (or its vector) times a shared matrix
+    if batched[1] and not batched[0] and len(sa) == 2 and len(sb) == 1:
+        at = emit(make_op(transpose, (a,), ((1, 0),)))  # a shared matrix times each vector:
+        return emit(matmul(b, at))  # the vectors as rows, times its transpose
     # Vectors as matrices (a row first, a column second), and every batched operand with as
     # many axes per sample as the other, so that the batch axis broadcasts in front of the
     # sample's own (a shared operand's axes line up on the right, as numpy's do).
