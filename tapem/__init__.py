@@ -52,7 +52,10 @@ from tapem.program import Gen, Program, tapem
 from tapem.requests import Leaf, Op, Request
 from tapem.tape import Node, Tape
 from tapem.transforms import (
+    Compiled,
     NotAHandle,
+    ReplayWarning,
+    compile,
     evaluate,
     execute,
     grad,
@@ -71,6 +74,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "CheckpointError",
+    "Compiled",
     "DataLoader",
     "Dataset",
     "DomainError",
@@ -92,6 +96,7 @@ __all__ = [
     "Op",
     "OpDef",
     "Program",
+    "ReplayWarning",
     "Request",
     "ScriptMismatch",
     "ShapeDtype",
@@ -103,6 +108,7 @@ __all__ = [
     "backward",
     "backward_scalar",
     "check_grads",
+    "compile",
     "const",
     "datasets",
     "evaluate",
