@@ -22,6 +22,7 @@ What a signature holds, and what a replay rebinds (see :mod:`tapem.replay.argume
 
 from __future__ import annotations
 
+import functools
 import inspect
 import warnings
 from collections import OrderedDict
@@ -83,6 +84,7 @@ class Compiled(Generic[P]):
     def __init__(self, loss: Any, *, interpreter: Interpreter | None, cache_size: int) -> None:
         _check_loss(loss)
         self.loss = loss
+        functools.update_wrapper(self, loss, updated=())  # its name, doc and signature
         self.debug = _check_interpreter(interpreter)
         if isinstance(cache_size, bool) or not isinstance(cache_size, int) or cache_size < 1:
             raise InvalidArgument(f"tm.compile: cache_size must be an int >= 1, got {cache_size!r}")
@@ -252,10 +254,10 @@ def _values(out: Any, tape: Tape) -> Any:
 
 
 def _check_loss(loss: Any) -> None:
-    if callable(getattr(loss, "__tapem_generator__", None)):
-        return
     if isinstance(loss, Compiled):
         hint = "it is compiled already"
+    elif callable(getattr(loss, "__tapem_generator__", None)):
+        return
     elif isinstance(loss, Program):
         hint = "that is a program; pass the @tm.tapem function that made it"
     elif inspect.isgeneratorfunction(loss):
