@@ -179,6 +179,43 @@ def test_rows_elements_and_numpy_scalars_are_rebound() -> None:
         xs, labels = rng.standard_normal((6, 4)), rng.integers(0, 3, size=6)
         check(c, w, list(zip(xs, labels, strict=True)))
     assert (c.traces, c.replays) == (2, 4)
+    xs, labels = rng.standard_normal((12, 4)), rng.integers(0, 3, size=12)
+    plan = c.plan(w, list(zip(xs, labels, strict=True)))
+    assert len(plan.loops) == 1 and "asarray(A[" in plan.source  # slots that step, scalars
+
+
+def test_a_batch_given_as_a_list_of_samples_is_rebound_sample_by_sample() -> None:
+    @tm.tapem
+    def listed(w: Any, b: Any, batch: list[Any]) -> tm.Gen[tm.Handle]:
+        return (yield from per_sample(w, b, *zip(*batch, strict=True)))
+
+    c = tm.compile(listed)
+    for seed in range(3):
+        w, b, xs, ys = regression(seed, n=10)
+        check(c, w, b, list(zip(xs, ys, strict=True)))
+    assert (c.traces, c.replays) == (1, 2)
+    plan = c.plan(w, b, list(zip(xs, ys, strict=True)))
+    assert len(plan.loops) == 1 and plan.loops[0].back is not None and "A[2 * j + " in plan.source
+
+
+def test_a_loss_that_catches_an_error_on_values_runs_eagerly() -> None:
+    @tm.tapem
+    def guarded(x: Any) -> tm.Gen[tm.Handle]:
+        X = yield from tm.param(x, name="x")
+        try:
+            y = yield ops.log(X)
+        except tm.DomainError:  # the tape now depends on x's values
+            y = yield ops.sin(X)
+        return (yield ops.sum(y))
+
+    c = tm.compile(guarded)
+    for x in ([-1.0, 2.0], [1.0, 2.0], [-2.0, 1.0], [1.0, 3.0]):  # traced with the error
+        check(c, np.array(x))
+    assert (c.traces, c.replays) == (1, 0)
+    c = tm.compile(guarded)
+    for x in ([1.0, 2.0], [-1.0, 2.0], [1.0, 3.0], [-2.0, 1.0]):  # traced without: a replay
+        check(c, np.array(x))  # of a call with the error fails, and eager answers
+    assert (c.traces, c.replays) == (1, 1)
 
 
 @tm.tapem

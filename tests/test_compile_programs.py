@@ -76,7 +76,7 @@ def same(got: Any, want: Any) -> None:
 
 
 @SETTINGS
-@given(specs(max_steps=8), st.integers(1, 6))
+@given(specs(max_steps=8), st.integers(1, 10))
 def test_a_replay_of_a_random_program_is_eager(spec: Spec, repeats: int) -> None:
     c = tm.compile(looped)
     with np.errstate(all="ignore"), warnings.catch_warnings():

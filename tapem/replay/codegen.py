@@ -144,20 +144,24 @@ class Source:
 
     def rebound(self, proxy: ArgArray, loop: Loop | None, k: int, *, for_leaf: bool) -> str:
         """Where the array a leaf (or the result) held is in a call's arguments: ``a2[j + 1]``
-        (``j`` counting the loop's iterations)."""
-        self.slots.add(proxy.slot)
-        expr = f"a{proxy.slot}"
+        (``j`` counting the loop's iterations; ``A[...]`` for an argument slot that does)."""
+        steps = iter(loop.steps.get(k, ()) if loop is not None else ())
+        slot_step = next(steps, 0)
+        if slot_step:
+            expr = f"A[{_affine(proxy.slot, slot_step)}]"
+        else:
+            self.slots.add(proxy.slot)
+            expr = f"a{proxy.slot}"
         if proxy.slot in self.scalars:  # a numpy scalar: a leaf holds it as a 0-d array
             return f"asarray({expr})" if for_leaf else expr
         keys = proxy.keys
         if not for_leaf and proxy.kind is not np.ndarray:
             keys = (*keys[:-1], keys[-1][:-1])  # the element itself, as the program held it
         shape, ints = int_parts(keys)
-        numbers = iter(ints)
-        steps = iter(loop.steps.get(k, ()) if loop is not None else ())
+        ints_iter = iter(ints)
         for key in shape:
-            parts = [_affine(next(numbers), next(steps, 0)) if item is INT else _index_part(item)
-                     for item in key]  # fmt: skip
+            parts = [_affine(next(ints_iter), next(steps, 0)) if item is INT else
+                     _index_part(item) for item in key]  # fmt: skip
             expr += f"[{parts[0]}]" if len(parts) == 1 else f"[{', '.join(parts) or '()'}]"
         if for_leaf and not proxy.real.flags.c_contiguous:
             expr = f"lv({expr})"  # as Eager records it: a C-ordered copy unless immutable
@@ -169,13 +173,13 @@ class Source:
         if loop is None or proxy.slot in self.scalars or not proxy.real.flags.c_contiguous:
             return None
         step = loop.steps.get(k, ())
-        if len(proxy.keys) != 1 or len(proxy.keys[0]) != 1 or step[:1] < (1,):
+        if len(proxy.keys) != 1 or len(proxy.keys[0]) != 1 or len(step) != 2:
             return None
         (n,) = proxy.keys[0]
-        if n.__class__ is not int or n < 0 or proxy.kind is not np.ndarray:
+        slot_step, s = step
+        if n.__class__ is not int or n < 0 or slot_step or s < 1 or proxy.kind is not np.ndarray:
             return None
         self.slots.add(proxy.slot)
-        (s,) = step
         return f"a{proxy.slot}[{n}:{n + s * loop.repeats}{f':{s}' if s != 1 else ''}]"
 
     def forward_loop(self, n: int, loop: Loop) -> tuple[list[str], list[str]]:

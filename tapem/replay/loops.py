@@ -5,21 +5,19 @@ again. Straight-line code for every node would cost about 10 us of compilation p
 than a long tape's replays save in their first calls. So the plan finds the repeats and emits
 one loop body for each: a **loop** is ``repeats`` consecutive **iterations** of ``period`` nodes
 from ``start`` in which every node does what the node one period earlier did, relative to its
-iteration. A node's inputs are then, relative to iteration ``j``:
-
-* ``("x", k)``: node ``k`` of the same iteration;
-* ``("q", k)``: node ``k`` of the previous iteration (carried from one iteration to the next;
-  for the first, the node one period before the loop);
-* ``("v", p)``: a node ``p`` before the loop, the same for every iteration (a parameter, say).
-
-A leaf of an argument's array is rebound by an index that grows by the same step each
-iteration (``xs[j + 1]``), and a leaf of a constant takes its value from a list, one per
-iteration. The reverse pass is rolled over the iterations in which it does the same thing too
-(its first and last iterations often differ: a parameter's first contributions make its
-cotangent, the later ones add to it).
+iteration. Relative to iteration ``j``, a node's input is a node of the same iteration, of the
+previous one (carried from one iteration to the next; for the first, the node one period
+before the loop), or a node before the loop, the same for every iteration (a parameter, say).
+A leaf of an argument's array is rebound by indices that grow by the same step each iteration
+(``xs[j + 1]``; for a batch given as a list of samples, the argument itself: ``A[2 * j + 3]``),
+and a leaf of a constant takes its value from a list, one per iteration. The reverse pass is
+rolled over the iterations in which it does the same thing too (its first and last iterations
+often differ: a parameter's first contributions make its cotangent, the later ones add to it).
 
 Detection is a heuristic that can only miss repeats, never invent them: candidate periods come
-from how far apart equal ops are, and every iteration's relative form is compared in full.
+from how far apart equal ops are, and every node of every iteration is compared with the node
+one period before it: the same op, static parameters and kind of leaf, inputs in the same
+places relative to their iterations, the same steps of the reverse pass.
 """
 
 from __future__ import annotations
@@ -34,19 +32,21 @@ from tapem.replay.proxy import ArgArray
 from tapem.replay.reverse import Step
 from tapem.tape import Record
 
-__all__ = ["INT", "Loop", "find_loops", "int_parts"]
+__all__ = ["INT", "Loop", "find_loops", "int_parts", "numbers"]
 
 INT = "#"
 """Where :func:`int_parts` took an integer out of an index."""
 
-MIN_ITERATIONS = 4  # a loop of fewer iterations costs more to compile than straight lines
+MIN_ITERATIONS = 4  # a loop of fewer iterations, or of fewer nodes, costs more to compile
+MIN_NODES = 24  # than straight lines, and runs no faster
 MIN_BACKWARD = 3
 
 
 class Loop(NamedTuple):
     """Nodes ``start + j * period + k`` (``0 <= j < repeats``, ``0 <= k < period``) repeat;
     the reverse pass repeats over iterations ``back[0]`` to ``back[1]`` (``None``: not at all).
-    ``steps[k]`` is how much the integer indices of leaf ``k``'s argument grow per iteration."""
+    ``steps[k]`` is how much the numbers of leaf ``k``'s argument (:func:`numbers`) grow per
+    iteration."""
 
     start: int
     period: int
@@ -61,6 +61,12 @@ class Loop(NamedTuple):
     @property
     def stop(self) -> int:
         return self.start + self.repeats * self.period
+
+
+def numbers(proxy: ArgArray) -> tuple[int, ...]:
+    """The numbers that say which array a leaf holds: its argument's slot, then the integers
+    of its indices."""
+    return (proxy.slot, *int_parts(proxy.keys)[1])
 
 
 def int_parts(keys: tuple[Any, ...]) -> tuple[tuple[Any, ...], tuple[int, ...]]:
@@ -91,9 +97,11 @@ class _Repeats:
         steps: Sequence[Step],
         received: Mapping[int, list[int]],
         reached: Sequence[bool],
+        scalars: set[int],
     ) -> None:
         self.nodes = nodes
         self.sources = sources
+        self.scalars = scalars
         self.edges = dict(steps)
         self.received = received
         self.reached = reached
@@ -122,14 +130,15 @@ class _Repeats:
         if source is None:
             return True  # a constant (the tokens already compared the leaves' kinds)
         previous = self.sources[i - period]
-        shape, ints = int_parts(source.keys)
-        shape_before, ints_before = int_parts(previous.keys)
         step = loop.steps.get(i - base)
+        mine, theirs = numbers(source), numbers(previous)
         return (
-            shape == shape_before
-            and step is not None
-            and all(a - b == s for a, b, s in zip(ints, ints_before, step, strict=True))
+            step is not None
+            and len(mine) == len(theirs) == len(step)
+            and all(a - b == s for a, b, s in zip(mine, theirs, step, strict=True))
+            and int_parts(source.keys)[0] == int_parts(previous.keys)[0]
             and source.real.flags.c_contiguous == previous.real.flags.c_contiguous
+            and (source.slot in self.scalars) == (previous.slot in self.scalars)
         )
 
     def backward(self, i: int, base: int, loop: Loop) -> bool:
@@ -184,11 +193,14 @@ def find_loops(
     steps: Sequence[Step] = (),
     received: Mapping[int, list[int]] | None = None,
     reached: Sequence[bool] = (),
+    scalars: set[int] | None = None,
 ) -> list[Loop]:
     """The loops of a tape (disjoint, in order). ``steps``, ``received`` and ``reached`` describe
     its reverse pass (:func:`~tapem.replay.reverse.reverse_steps`); without them, only the
-    forward pass is rolled."""
-    repeats = _Repeats(nodes, sources, steps, received or {}, reached or [False] * len(nodes))
+    forward pass is rolled. ``scalars`` are the argument slots that hold numpy scalars."""
+    repeats = _Repeats(
+        nodes, sources, steps, received or {}, reached or [False] * len(nodes), scalars or set()
+    )
     tokens = _tokens(nodes, sources, repeats)
     covered = np.zeros(len(nodes), dtype=bool)
     loops: list[Loop] = []
@@ -212,7 +224,10 @@ def _tokens(
     for i, (_, _, requires_grad, _, index, args) in enumerate(nodes):
         if index is None:
             source = sources.get(i)
-            token: Any = ("c", requires_grad) if source is None else ("r", source.slot)
+            if source is None:
+                token: Any = ("c", requires_grad)
+            else:
+                token = ("r", int_parts(source.keys)[0], source.slot in repeats.scalars)
         else:
             token = (index, repeats.canonical(args))
         tokens.append(ids.setdefault(token, len(ids)))
@@ -257,9 +272,8 @@ def _verified(repeats: _Repeats, start: int, period: int, count: int) -> list[Lo
     loop = Loop(start, period, count, None, _steps(repeats, start, period))
     same = [False] + [_repeats(repeats, loop, j, repeats.forward) for j in range(1, count)]
     found = []
-    for first, last in _stretches(same, MIN_ITERATIONS):
-        sub = Loop(start + first * period, period, last - first + 1, None, loop.steps)
-        found.append(sub)
+    for first, last in _stretches(same, max(MIN_ITERATIONS, -(-MIN_NODES // period))):
+        found.append(Loop(start + first * period, period, last - first + 1, None, loop.steps))
     return found
 
 
@@ -269,13 +283,13 @@ def _repeats(repeats: _Repeats, loop: Loop, j: int, check: Any) -> bool:
 
 
 def _steps(repeats: _Repeats, start: int, period: int) -> dict[int, tuple[int, ...]]:
-    """How the integer indices of each argument leaf of the first iteration grow in the next."""
+    """How the numbers of each argument leaf of the first iteration grow in the next."""
     steps = {}
     for k in range(period):
         first = repeats.sources.get(start + k)
         second = repeats.sources.get(start + period + k)
         if first is not None and second is not None:
-            a, b = int_parts(first.keys)[1], int_parts(second.keys)[1]
+            a, b = numbers(first), numbers(second)
             if len(a) == len(b):
                 steps[k] = tuple(y - x for x, y in zip(a, b, strict=True))
     return steps

@@ -108,10 +108,10 @@ def build(traced: Traced, *, debug: bool) -> Plan:
         out = traced.result
         steps, received = reverse_steps(tape, out, grads)
         reached = [i < len(grads) and grads[i] is not None for i in range(len(nodes))]
-        loops = find_loops(nodes, traced.sources, steps, received, reached)
+        loops = find_loops(nodes, traced.sources, steps, received, reached, scalars)
     else:
         steps = []
-        loops = find_loops(nodes, traced.sources)
+        loops = find_loops(nodes, traced.sources, scalars=scalars)
     code = Source(nodes, tape._rules, traced.sources, loops, names, scalars, debug=debug)
     segments, stored = _forward(code, loops, len(nodes))
     backward = _backward(code, loops, steps, stored, traced) if grads is not None else []

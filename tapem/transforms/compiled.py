@@ -171,6 +171,8 @@ class Compiled(Generic[P]):
         traced = traced._replace(slots=slots, places=places)
         self.traces += 1
         try:
+            if recorder.failed:
+                raise Unreplayable("a request failed on its values, and the loss went on")
             plan, reason = build(traced, debug=self.debug), ""
         except Unreplayable as error:
             plan, reason = None, str(error)
