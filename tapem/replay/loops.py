@@ -87,8 +87,11 @@ def int_parts(keys: tuple[Any, ...]) -> tuple[tuple[Any, ...], tuple[int, ...]]:
 
 
 class _Repeats:
-    """Whether a node does what the node one period before it did, relative to their
-    iterations (for a candidate loop from ``start``)."""
+    """Relative signatures of a candidate loop's nodes: a node's signature equals the node's a
+    period before it exactly when it repeats it, relative to their iterations (so iterations
+    compare as lists). An input is its distance back if it is in the same iteration or the one
+    before, else the node itself (before the loop; a node of an older iteration of the loop
+    matches nothing)."""
 
     def __init__(
         self,
@@ -105,75 +108,62 @@ class _Repeats:
         self.edges = dict(steps)
         self.received = received
         self.reached = reached
-        self.args: dict[int, Any] = {}
+        self.tokens: list[int] = []
 
-    @staticmethod
-    def same_ref(p: int, q: int, base: int, period: int, start: int) -> bool:
-        """Whether input ``p`` of a node of the iteration at ``base`` is, relative to it, what
-        input ``q`` of the node a period before is relative to its own iteration: the node a
-        period after (in this iteration or the one before), or the same node before the loop."""
-        if p == q + period:
-            return q >= base - 2 * period
-        return p == q and q < base - 2 * period and q < start
+    def forward(self, loop: Loop) -> list[Any]:
+        """The forward signature of each node of ``loop``."""
+        nodes, sources, tokens = self.nodes, self.sources, self.tokens
+        start, period = loop.start, loop.period
+        signatures: list[Any] = []
+        for i in range(start, loop.stop):
+            j, k = divmod(i - start, period)
+            parents, index = nodes[i][3], nodes[i][4]
+            if index is not None:
+                limit = k + period
+                refs = tuple(i - p if i - p <= limit else _before(p, start) for p in parents)
+                signatures.append((tokens[i], refs))
+                continue
+            source = sources.get(i)
+            if source is None:
+                signatures.append(tokens[i])  # a constant: the loop lists each iteration's
+                continue
+            step, mine = loop.steps.get(k), numbers(source)
+            if step is None or len(step) != len(mine):
+                signatures.append(object())
+                continue
+            relative = tuple(n - j * s for n, s in zip(mine, step, strict=True))
+            signatures.append((tokens[i], relative, source.real.flags.c_contiguous))
+        return signatures
 
-    def forward(self, i: int, base: int, loop: Loop) -> bool:
-        period = loop.period
-        _, _, _, parents, index, _ = self.nodes[i]
-        if index is not None:
-            before = self.nodes[i - period][3]
-            same = self.same_ref
-            for p, q in zip(parents, before, strict=True):
-                if not same(p, q, base, period, loop.start):
-                    return False
-            return True
-        source = self.sources.get(i)
-        if source is None:
-            return True  # a constant (the tokens already compared the leaves' kinds)
-        previous = self.sources[i - period]
-        step = loop.steps.get(i - base)
-        mine, theirs = numbers(source), numbers(previous)
-        return (
-            step is not None
-            and len(mine) == len(theirs) == len(step)
-            and all(a - b == s for a, b, s in zip(mine, theirs, step, strict=True))
-            and int_parts(source.keys)[0] == int_parts(previous.keys)[0]
-            and source.real.flags.c_contiguous == previous.real.flags.c_contiguous
-            and (source.slot in self.scalars) == (previous.slot in self.scalars)
-        )
+    def backward(self, loop: Loop) -> list[Any]:
+        """The reverse-pass signature of each node of ``loop``: whether it propagates, the
+        contributions it receives before its iteration's own (from the next iteration, or from
+        further on: then it cannot roll with the others), and its own contributions."""
+        nodes, reached, received, all_edges = self.nodes, self.reached, self.received, self.edges
+        start, period = loop.start, loop.period
+        signatures: list[Any] = []
+        for i in range(start, loop.stop):
+            k = (i - start) % period
+            if not reached[i]:
+                signatures.append(None)
+                continue
+            if nodes[i][4] is None and nodes[i][2]:
+                signatures.append(object())  # a parameter's cotangent is a result: not rolled
+                continue
+            later, further = period - k, 2 * period - k
+            pending = tuple(c - i < further for c in received.get(i, ()) if c - i >= later)
+            limit = k + period
+            edges = tuple(
+                (kk, vjp, unbroadcast, mode, i - p if i - p <= limit else _before(p, start))
+                for kk, p, vjp, unbroadcast, mode in all_edges.get(i, ())
+            )
+            signatures.append((pending, edges))
+        return signatures
 
-    def backward(self, i: int, base: int, loop: Loop) -> bool:
-        period = loop.period
-        reached = self.reached[i]
-        if reached != self.reached[i - period]:
-            return False
-        if not reached:
-            return True
-        if self.nodes[i][4] is None and self.nodes[i][2]:
-            return False  # a parameter's cotangent is a result: not rolled
-        # contributions that arrive before the iteration's own, from the next iteration or
-        # (not rolled) from further on, relative to their node
-        later, later_before = base + period, base
-        mine = [c - later < period for c in self.received.get(i, ()) if c >= later]
-        theirs = [c - later_before < period for c in self.received.get(i - period, ())
-                  if c >= later_before]  # fmt: skip
-        if mine != theirs:
-            return False
-        edges, before = self.edges.get(i, ()), self.edges.get(i - period, ())
-        if len(edges) != len(before):
-            return False
-        for e, f in zip(edges, before, strict=True):
-            if e[0] != f[0] or e[2] != f[2] or e[3] != f[3] or e[4] != f[4]:
-                return False
-            if not self.same_ref(e[1], f[1], base, period, loop.start):
-                return False
-        return True
 
-    def canonical(self, args: tuple[Any, ...]) -> Any:
-        """``args`` as a hashable value that tells ``0.0`` from ``-0.0`` and ``1`` from ``1.0``."""
-        key = id(args)
-        if key not in self.args:
-            self.args[key] = (args, _canonical(args))
-        return self.args[key][1]
+def _before(p: int, start: int) -> Any:
+    """A reference to node ``p`` from further back than the iteration before."""
+    return -1 - p if p < start else object()
 
 
 def _canonical(value: Any) -> Any:
@@ -201,7 +191,7 @@ def find_loops(
     repeats = _Repeats(
         nodes, sources, steps, received or {}, reached or [False] * len(nodes), scalars or set()
     )
-    tokens = _tokens(nodes, sources, repeats)
+    tokens = repeats.tokens = _tokens(nodes, sources, repeats.scalars)
     covered = np.zeros(len(nodes), dtype=bool)
     loops: list[Loop] = []
     for period in _periods(tokens):
@@ -215,11 +205,12 @@ def find_loops(
 
 
 def _tokens(
-    nodes: Sequence[Record], sources: Mapping[int, ArgArray], repeats: _Repeats
+    nodes: Sequence[Record], sources: Mapping[int, ArgArray], scalars: set[int]
 ) -> list[int]:
     """One small int per node, equal for nodes that may repeat each other (the same op and
     static parameters; leaves of the same kind)."""
     ids: dict[Any, int] = {}
+    canonical: dict[int, Any] = {}
     tokens = []
     for i, (_, _, requires_grad, _, index, args) in enumerate(nodes):
         if index is None:
@@ -227,9 +218,14 @@ def _tokens(
             if source is None:
                 token: Any = ("c", requires_grad)
             else:
-                token = ("r", int_parts(source.keys)[0], source.slot in repeats.scalars)
+                token = ("r", int_parts(source.keys)[0], source.slot in scalars)
+        elif not args:
+            token = index
         else:
-            token = (index, repeats.canonical(args))
+            key = id(args)
+            if key not in canonical:
+                canonical[key] = (args, _canonical(args))  # (the args stay alive meanwhile)
+            token = (index, canonical[key][1])
         tokens.append(ids.setdefault(token, len(ids)))
     return tokens
 
@@ -268,18 +264,21 @@ def _runs(tokens: Sequence[int], period: int) -> list[tuple[int, int]]:
 
 def _verified(repeats: _Repeats, start: int, period: int, count: int) -> list[Loop]:
     """The loops within a candidate run: each stretch of at least MIN_ITERATIONS iterations
-    that repeat the one before them, node by node."""
+    (and MIN_NODES nodes) that repeat the one before them, node by node."""
     loop = Loop(start, period, count, None, _steps(repeats, start, period))
-    same = [False] + [_repeats(repeats, loop, j, repeats.forward) for j in range(1, count)]
+    same = _same(repeats.forward(loop), period, count)
     found = []
     for first, last in _stretches(same, max(MIN_ITERATIONS, -(-MIN_NODES // period))):
         found.append(Loop(start + first * period, period, last - first + 1, None, loop.steps))
     return found
 
 
-def _repeats(repeats: _Repeats, loop: Loop, j: int, check: Any) -> bool:
-    base = loop.start + j * loop.period
-    return all(check(base + k, base, loop) for k in range(loop.period))
+def _same(signatures: list[Any], period: int, count: int) -> list[bool]:
+    """``same[j]``: iteration ``j`` repeats iteration ``j - 1``."""
+    return [False] + [
+        signatures[j * period : (j + 1) * period] == signatures[(j - 1) * period : j * period]
+        for j in range(1, count)
+    ]
 
 
 def _steps(repeats: _Repeats, start: int, period: int) -> dict[int, tuple[int, ...]]:
@@ -310,8 +309,7 @@ def _stretches(same: Sequence[bool], minimum: int) -> list[tuple[int, int]]:
 
 def _with_backward(repeats: _Repeats, loop: Loop) -> Loop:
     """``loop`` with the longest stretch of iterations whose reverse steps repeat."""
-    same = [False] + [_repeats(repeats, loop, j, repeats.backward) for j in range(1, loop.repeats)]
-    stretches = _stretches(same, MIN_BACKWARD)
+    stretches = _stretches(_same(repeats.backward(loop), loop.period, loop.repeats), MIN_BACKWARD)
     if not stretches:
         return loop
     first, last = max(stretches, key=lambda s: s[1] - s[0])

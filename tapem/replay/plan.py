@@ -29,7 +29,7 @@ from tapem.interpreters.debugging import is_finite
 from tapem.replay.codegen import Names, Source, Unreplayable
 from tapem.replay.loops import Loop, find_loops
 from tapem.replay.proxy import ArgArray
-from tapem.replay.reverse import reverse_steps
+from tapem.replay.reverse import Returned, reverse_steps
 from tapem.tape import Tape
 
 __all__ = ["Plan", "Replayed", "Traced", "Unreplayable", "build"]
@@ -42,14 +42,16 @@ class Replayed(Exception):
 
 class Traced(NamedTuple):
     """What a trace recorded. ``result`` is the program's result (value mode) or the output
-    node's id; ``cotangents`` the reverse pass's (``None`` in value mode); ``keys`` each
-    parameter's gradient key; ``sources`` the leaves made of argument arrays; ``slots`` the
-    argument arrays and ``places`` where each is, for the listing."""
+    node's id; ``cotangents`` the reverse pass's (``None`` in value mode) and ``returned`` what
+    its VJPs returned (:func:`~tapem.replay.reverse.watched`); ``keys`` each parameter's
+    gradient key; ``sources`` the leaves made of argument arrays; ``slots`` the argument arrays
+    and ``places`` where each is, for the listing."""
 
     name: str
     tape: Tape
     result: Any
     cotangents: list[Any] | None
+    returned: Returned
     keys: Mapping[int, str | int]
     sources: Mapping[int, ArgArray]
     slots: Sequence[Any]
@@ -106,7 +108,7 @@ def build(traced: Traced, *, debug: bool) -> Plan:
     grads = traced.cotangents
     if grads is not None:
         out = traced.result
-        steps, received = reverse_steps(tape, out, grads)
+        steps, received = reverse_steps(tape, out, grads, traced.returned)
         reached = [i < len(grads) and grads[i] is not None for i in range(len(nodes))]
         loops = find_loops(nodes, traced.sources, steps, received, reached, scalars)
     else:

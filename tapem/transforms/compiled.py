@@ -42,6 +42,7 @@ from tapem.protocol import Interpreter
 from tapem.replay import Plan, Recorder, Traced, Unreplayable, Usage, build
 from tapem.replay.arguments import Slots, fetch, proxied, signature
 from tapem.replay.proxy import ArgArray
+from tapem.replay.reverse import watched
 from tapem.tape import Tape
 from tapem.transforms.gradients import param_keys, run_to_node, value_and_grad, value_of
 from tapem.transforms.running import run_or_raise
@@ -228,16 +229,18 @@ def _run(mode: str, program: Program[Any], recorder: Recorder) -> tuple[Traced, 
             out, tape = run_to_node(program, recorder, "value_and_grad")
             out, seed = seed_for(tape, out, None)
             keys = param_keys(tape)
-            cotangents = recorder.backward(tape, out, seed)
+            view, returned = watched(tape)  # the eager pass, noting what each VJP returns
+            cotangents = recorder.backward(view, out, seed)
         grads = {
             key: readonly(cotangents[i])
             for i, key in keys.items()
             if i < len(cotangents) and cotangents[i] is not None
         }
-        traced = Traced(name, tape, out, cotangents, keys, recorder.sources, (), ())
+        traced = Traced(name, tape, out, cotangents, returned, keys, recorder.sources, (), ())
         return traced, (tape.value(out), grads)
     result, tape = run_or_raise(program, interpreter=recorder)
-    return Traced(name, tape, result, None, {}, recorder.sources, (), ()), _values(result, tape)
+    traced = Traced(name, tape, result, None, [], {}, recorder.sources, (), ())
+    return traced, _values(result, tape)
 
 
 def _values(out: Any, tape: Tape) -> Any:
