@@ -24,9 +24,9 @@ import numpy as np
 from tapem import collector
 from tapem.arrays import immutable, readonly
 from tapem.backward import unbroadcast
-from tapem.handle import dtype_code, format_shape
 from tapem.interpreters.debugging import is_finite
 from tapem.replay.codegen import Names, Source, Unreplayable
+from tapem.replay.listing import listing
 from tapem.replay.loops import Loop, find_loops
 from tapem.replay.proxy import ArgArray
 from tapem.replay.reverse import Returned, reverse_steps
@@ -139,7 +139,7 @@ def build(traced: Traced, *, debug: bool) -> Plan:
     namespace: dict[str, Any] = {}
     exec(compile(source, f"<tapem plan of {traced.name}>", "exec"), namespace)
     function = namespace["plan"](**names.values)
-    return Plan(source, _listing(traced, loops, steps), function, loops)
+    return Plan(source, listing(traced, loops, steps), function, loops)
 
 
 def _hand(copy: bool) -> str:
@@ -226,54 +226,3 @@ def _owner(array: Any) -> Any:
     while isinstance(getattr(array, "base", None), np.ndarray):
         array = array.base
     return array
-
-
-def _listing(traced: Traced, loops: Sequence[Loop], steps: Sequence[Any]) -> str:
-    nodes = traced.tape._nodes
-    rules = traced.tape._rules
-    what = "value and gradients" if traced.cotangents is not None else "value"
-    rebound = len(traced.sources)
-    lines = [
-        f"plan of {traced.name} ({what}): {len(nodes)} nodes, {rebound} leaves rebound to "
-        f"argument arrays, {len(loops)} loop(s)"
-    ]
-    starts = {loop.start: loop for loop in loops}
-    i = 0
-    while i < len(nodes):
-        loop = starts.get(i)
-        if loop is None:
-            lines.append("  " + _node_line(traced, i, str(i)))
-            i += 1
-            continue
-        last = loop.start + (loop.repeats - 1) * loop.period
-        lines.append(f"  for j in range({loop.repeats}): nodes %{i}+{loop.period}j .. %{last}+...")
-        for k in range(loop.period):
-            lines.append("    " + _node_line(traced, i + k, f"{i + k}+{loop.period}j"))
-        i = loop.stop
-    calls = sum(1 for _, edges in steps for e in edges if e[2] is not None)
-    if traced.cotangents is not None:
-        lines.append(
-            f"reverse pass: {len(steps)} nodes send {sum(len(e) for _, e in steps)} "
-            f"cotangents ({calls} VJP calls, the rest handed on by pass_through)"
-        )
-        for loop in loops:
-            if loop.back is not None:
-                lo, hi = loop.back
-                lines.append(f"  rolled over iterations {hi}..{lo} of the loop at %{loop.start}")
-    del rules
-    return "\n".join(lines)
-
-
-def _node_line(traced: Traced, i: int, label: str) -> str:
-    value, name, _, parents, index, args = traced.tape._nodes[i]
-    head = f"%{label}:{dtype_code(value.dtype)}{format_shape(value.shape)} = "
-    if index is not None:
-        rule = traced.tape._rules[index]
-        params = "".join(f" {p}={a!r}" for p, a in zip(rule.params or (), args, strict=False))
-        return head + f"{rule.name} " + " ".join(f"%{p}" for p in parents) + params
-    label_name = f" {name!r}" if name is not None else ""
-    source = traced.sources.get(i)
-    if source is None:
-        return head + f"leaf{label_name} (constant)"
-    keys = "".join(f"[{', '.join(map(repr, key))}]" for key in source.keys)
-    return head + f"leaf{label_name} = {traced.places[source.slot]}{keys} (rebound)"
