@@ -179,3 +179,20 @@ def test_an_isinstance_branch_takes_the_eager_path() -> None:
     for x in (np.ones(2), np.full(2, 3.0)):
         same_result(c.value_and_grad(x), tm.value_and_grad(loss(x)))
     assert c.replays == 1
+
+
+def test_containers_without_arrays_are_passed_as_they_are() -> None:
+    @tm.tapem
+    def logging(w: Any, log: list[Any], options: dict[str, Any]) -> tm.Gen[tm.Handle]:
+        log.append(options["scale"])  # a side effect: it happens when the loss is traced
+        W = yield from tm.param(w, name="w")
+        return (yield ops.sum((yield W * options["scale"])))
+
+    c = tm.compile(logging)
+    log: list[Any] = []
+    c.value_and_grad(np.ones(2), log, {"scale": 2.0})
+    assert log == [2.0]  # the caller's list, as eagerly
+    usage = Usage()
+    args = (np.ones(2), log, {"scale": 2.0}, [np.ones(1), "x"])
+    proxy_args, _, _ = proxied(args, {}, usage)
+    assert proxy_args[1] is log and proxy_args[2] is args[2] and proxy_args[3] is not args[3]

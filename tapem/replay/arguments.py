@@ -144,13 +144,22 @@ def _proxied(obj: Any, place: str, usage: Usage, places: list[str]) -> Any:
             return ArgArray(obj, len(places) - 1, (), usage)
         return ArgArray(np.asarray(obj), len(places) - 1, (), usage, cls)
     if cls is tuple or cls is list:
-        return cls(_proxied(item, f"{place}[{i}]", usage, places) for i, item in enumerate(obj))
+        items = [_proxied(item, f"{place}[{i}]", usage, places) for i, item in enumerate(obj)]
+        return obj if _same(items, obj) else cls(items)
     if cls is dict:
-        return {k: _proxied(v, f"{place}[{k!r}]", usage, places) for k, v in obj.items()}
+        values = [_proxied(v, f"{place}[{k!r}]", usage, places) for k, v in obj.items()]
+        return obj if _same(values, obj.values()) else dict(zip(obj, values, strict=True))
     if isinstance(obj, tuple) and hasattr(cls, "_fields"):
         fields = zip(cls._fields, obj, strict=True)
-        return cls._make(_proxied(v, f"{place}.{f}", usage, places) for f, v in fields)
+        items = [_proxied(v, f"{place}.{f}", usage, places) for f, v in fields]
+        return obj if _same(items, obj) else cls._make(items)
     return obj  # sets hold hashable values only, and the rest is taken as it is
+
+
+def _same(items: list[Any], originals: Any) -> bool:
+    """Whether no item was replaced by a proxy (the container is then passed as it is, so what
+    the loss does to it while it is traced, it does to the caller's, as eagerly)."""
+    return all(a is b for a, b in zip(items, originals, strict=True))
 
 
 def fetch(slots: Slots, slot: int, keys: tuple[Any, ...]) -> Any:

@@ -18,6 +18,12 @@ What a signature holds, and what a replay rebinds (see :mod:`tapem.replay.argume
 * closures, globals, and objects of other kinds among the arguments (a function, a dataset)
   are **baked in** as they were when the signature was traced; what the loss reads from them
   later is not seen. Iterators and random generators are refused.
+
+The loss's side effects (printing, appending to a list it was given) happen when it is traced,
+not when it is replayed; while it is traced, its arrays are stand-ins
+(:class:`~tapem.replay.ArgArray`: ``isinstance(x, np.ndarray)`` holds, ``type(x)`` and
+``x is y`` see the stand-in). A loss that catches an error raised on values (``log`` of a
+negative number) and goes on has a tape that depends on them: its calls run eagerly.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ import functools
 import inspect
 import warnings
 from collections import OrderedDict
+from collections.abc import Callable
 from typing import Any, Generic, NamedTuple, ParamSpec
 
 import numpy as np
@@ -292,8 +299,11 @@ def _check_interpreter(interpreter: Interpreter | None) -> bool:
 
 
 def compile(
-    loss: Any, *, interpreter: Interpreter | None = None, cache_size: int = 64
-) -> Compiled[Any]:
+    loss: Callable[P, Program[Any]],
+    *,
+    interpreter: Interpreter | None = None,
+    cache_size: int = 64,
+) -> Compiled[P]:
     """Compile ``loss`` (a ``@tm.tapem`` function): ``c.value_and_grad(*args, **kwargs)`` and
     ``c.value(...)`` return exactly what ``tm.value_and_grad(loss(*args, **kwargs))`` and
     ``tm.value_of(...)`` return, bit for bit, replaying a plan recorded at the first call of
