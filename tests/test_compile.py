@@ -17,6 +17,8 @@ from compile_helpers import linear_loss, per_sample, regression, same_result, sa
 import tapem as tm
 from tapem import ops
 
+pytestmark = pytest.mark.filterwarnings("error::tapem.ReplayWarning")  # no bug hides
+
 
 def params_data(seed: int, n: int = 5) -> tuple[dict[str, Any], Any, Any]:
     rng = np.random.default_rng(seed)

@@ -15,6 +15,8 @@ import tapem as tm
 from tapem import ops
 from tapem.interpreters import Debugging, Eager, ShapeOnly, Tracing
 
+pytestmark = pytest.mark.filterwarnings("error::tapem.ReplayWarning")  # no bug hides
+
 HERE = Path(__file__).resolve()
 
 

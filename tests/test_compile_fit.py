@@ -11,6 +11,8 @@ import tapem as tm
 from tapem import ops
 from tapem.optim import SGD, Adam
 
+pytestmark = pytest.mark.filterwarnings("error::tapem.ReplayWarning")  # no bug hides
+
 
 @tm.tapem
 def mlp(params: dict[str, Any], batch: Any) -> tm.Gen[tm.Handle]:

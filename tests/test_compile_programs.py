@@ -14,6 +14,7 @@ import warnings
 from typing import Any
 
 import numpy as np
+import pytest
 from compile_helpers import same_result, same_tree
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -22,6 +23,8 @@ from random_programs import LeafSpec, Spec, Step, request, specs
 import tapem as tm
 from tapem import ops
 from tapem.interpreters import Debugging, Eager
+
+pytestmark = pytest.mark.filterwarnings("error::tapem.ReplayWarning")  # no bug hides
 
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

@@ -11,12 +11,16 @@ from typing import Any
 import numpy as np
 import pytest
 from compile_helpers import same_result
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import tapem as tm
 from tapem import ops
 from tapem.replay import ArgArray, Usage
 from tapem.replay.arguments import fetch, proxied, signature
 from tapem.replay.proxy import basic_key
+
+pytestmark = pytest.mark.filterwarnings("error::tapem.ReplayWarning")  # no bug hides
 
 Pair = namedtuple("Pair", "x y")
 
@@ -70,6 +74,8 @@ def test_the_signature_holds_structure_values_and_layouts() -> None:
     assert key(np.float64(1.0)) == key(np.float64(2.0)) != key(np.float32(1.0))
     f = np.sin
     assert key(f) == key(f) and key(f) != key(np.cos)
+    assert key(slice(1, 2)) == key(slice(1, 2)) != key(slice(1, 3)) != key(slice(1.0, 3))
+    assert key(range(3)) == key(range(3)) != key(range(4)) and key(...) == key(...)
 
 
 def test_a_proxy_reads_like_its_array() -> None:
@@ -196,3 +202,48 @@ def test_containers_without_arrays_are_passed_as_they_are() -> None:
     args = (np.ones(2), log, {"scale": 2.0}, [np.ones(1), "x"])
     proxy_args, _, _ = proxied(args, {}, usage)
     assert proxy_args[1] is log and proxy_args[2] is args[2] and proxy_args[3] is not args[3]
+
+
+KEYS = [0, -1, 1, (0, 1), (slice(None), 0), slice(1, None), slice(None, None, 2), (Ellipsis, 0),
+        (None, 0), (1, slice(0, 2)), slice(-2, None), (0, Ellipsis), ()]  # fmt: skip
+
+
+@tm.tapem
+def indexed(w: Any, x: Any, keys: tuple[Any, ...], rows: bool) -> tm.Gen[tm.Handle]:
+    """A leaf of ``x`` (or of each of its rows) indexed by ``keys`` in turn."""
+    W = yield from tm.param(w, name="w")
+    total = yield ops.sum(W)
+    for part in list(x) if rows else [x]:
+        for key in keys:
+            if np.ndim(part) == 0:
+                break
+            try:
+                part = part[key]
+            except IndexError:
+                break
+        s = yield ops.sum((yield (yield from tm.const(part)) * 1.5))
+        total = yield total + (yield s * (yield ops.sum((yield W * W))))
+    return total
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.lists(st.sampled_from(KEYS), max_size=3).map(tuple),
+    st.booleans(),
+    st.sampled_from([(4, 3), (5, 3, 2), (6,), (3, 1)]),
+    st.sampled_from(["f8", "f4", "i8"]),
+    st.booleans(),
+)
+def test_views_of_any_basic_index_are_rebound(
+    keys: tuple[Any, ...], rows: bool, shape: tuple[int, ...], dtype: str, fortran: bool
+) -> None:
+    c = tm.compile(indexed)
+    rng = np.random.default_rng(0)
+    w = np.array([0.5, -1.0])
+    for _ in range(3):
+        x = (rng.standard_normal(shape) * 5).astype(dtype)
+        x = np.asfortranarray(x) if fortran else x
+        same_result(
+            c.value_and_grad(w, x, keys, rows), tm.value_and_grad(indexed(w, x, keys, rows))
+        )
+    assert (c.traces, c.replays) == (1, 2)

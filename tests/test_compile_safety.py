@@ -12,6 +12,8 @@ from compile_helpers import linear_loss, per_sample, regression, same_result, sa
 import tapem as tm
 from tapem import ops
 
+pytestmark = pytest.mark.filterwarnings("error::tapem.ReplayWarning")  # no bug hides
+
 
 def test_results_do_not_change_when_the_next_call_runs() -> None:
     c = tm.compile(per_sample)

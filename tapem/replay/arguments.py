@@ -107,6 +107,10 @@ def _walk_other(obj: Any, key: list[Any], slots: Slots) -> None:
             _walk(item, key, slots)
     elif cls is complex:
         key += (complex, obj.real.hex(), obj.imag.hex())
+    elif cls is slice:  # its bounds are plain numbers (by their reprs: 1 is not 1.0)
+        key += (slice, repr(obj.start), repr(obj.stop), repr(obj.step))
+    elif cls is range or obj is Ellipsis:
+        key += (cls, obj)
     elif isinstance(obj, np.generic) and not obj.dtype.hasobject:
         key += (cls, obj.tobytes())
     elif isinstance(obj, _ndarray) and not obj.dtype.hasobject:  # a subclass: by value

@@ -166,6 +166,14 @@ def _before(p: int, start: int) -> Any:
     return -1 - p if p < start else object()
 
 
+def _hashable(shape: tuple[Any, ...]) -> Any:
+    """Basic indices with each slice as a tuple (slices are not hashable before Python 3.12)."""
+    return tuple(
+        tuple((i.start, i.stop, i.step) if i.__class__ is slice else i for i in key)
+        for key in shape
+    )
+
+
 def _canonical(value: Any) -> Any:
     cls = value.__class__
     if cls is float:
@@ -218,7 +226,7 @@ def _tokens(
             if source is None:
                 token: Any = ("c", requires_grad)
             else:
-                token = ("r", int_parts(source.keys)[0], source.slot in scalars)
+                token = ("r", _hashable(int_parts(source.keys)[0]), source.slot in scalars)
         elif not args:
             token = index
         else:
