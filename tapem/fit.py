@@ -175,11 +175,8 @@ def fit(
       optimizer, scheduler, loader and early stopping as before; their state comes from the file;
     - ``progress`` shows a tqdm bar per epoch and a summary line; ``None`` (the default): only
       when stderr is a terminal;
-    - ``compile`` (default ``True``): a ``@tm.tapem`` loss is compiled (:func:`tapem.compile`),
-      so the batches of one signature (the usual: same shapes, arrays reaching leaves as they
-      are) replay a plan traced once; the history is the same, bit for bit. A loss whose
-      signature changes with every batch soon runs eagerly again. ``False`` runs every step
-      eagerly.
+    - ``compile``: a ``@tm.tapem`` loss is compiled (:func:`tapem.compile`: batches of one
+      signature replay a plan traced once), the history the same, bit for bit; ``False``: eager.
 
     Errors: an empty ``loader`` or ``eval_data`` is an :class:`~tapem.EmptyDataset`; a loss with
     no gradient for any parameter an :class:`~tapem.InvalidArgument` naming it; a NaN/Inf loss,
@@ -252,8 +249,7 @@ def fit(
 
 
 def _as_run(loss_fn: LossFn, compile: bool) -> LossFn:
-    """``loss_fn`` compiled if ``compile`` and it is a @tm.tapem function; as it is otherwise
-    (eager; a compiled loss's own function if ``compile`` is ``False``)."""
+    """``loss_fn`` compiled if ``compile`` and it is a @tm.tapem function, else eager."""
     if isinstance(loss_fn, Compiled):
         return loss_fn if compile else loss_fn.loss
     if compile and callable(getattr(loss_fn, "__tapem_generator__", None)):

@@ -8,7 +8,8 @@
   an argument's array;
 * :mod:`~tapem.replay.reverse`: the reverse pass's decisions, taken from the traced run;
 * :mod:`~tapem.replay.loops`: the repeats of a tape, rolled into loops;
-* :mod:`~tapem.replay.codegen` and :mod:`~tapem.replay.plan`: the Python a replay runs.
+* :mod:`~tapem.replay.codegen` and :mod:`~tapem.replay.plan`: the Python a replay runs;
+  :mod:`~tapem.replay.listing`: what it does, node by node.
 """
 
 from tapem.replay.codegen import Unreplayable

@@ -12,6 +12,10 @@ Names: ``v<i>`` / ``g<i>`` are node ``i``'s value and cotangent; in a loop body 
 ``h<k>`` are node ``k`` of the iteration, ``q<k>`` node ``k`` of the previous one and ``p<k>``
 the cotangent the body sends it; ``a<s>`` is argument slot ``s``; rules (``f``, ``r``) and
 constants (``c``, ``C``) are bound by the enclosing function.
+
+>>> names = Names({})
+>>> names.literal((0.5, -0.0, None, "x")), names.literal(float("inf")), names.values
+("(0.5, -0.0, None, 'x', )", 'k0', {'k0': inf})
 """
 
 from __future__ import annotations

@@ -6,6 +6,22 @@ node inside a loop is named for iteration ``j`` (``%13+5j``). The reverse pass l
 node sends to which input: the VJP that computes it (or ``pass`` for ``pass_through``), ``sum``
 where the cotangent is summed back to the input's shape and dtype, and how it joins what the
 input has: ``=`` (the first), ``+`` (a new sum), ``+=`` (into the sum's buffer).
+
+>>> import numpy as np
+>>> import tapem as tm
+>>> @tm.tapem
+... def loss(w, x):
+...     W = yield from tm.param(w, name="w")
+...     return (yield tm.ops.sum((yield W * (yield from tm.const(x)))))
+>>> print(tm.compile(loss).plan(np.ones(2), np.arange(2.0)).listing)
+plan of loss (value and gradients): 4 nodes, 2 leaves rebound to argument arrays, 0 loop(s)
+  %0:f64[2] = leaf 'w' <- args[0] (rebound)
+  %1:f64[2] = leaf <- args[1] (rebound)
+  %2:f64[2] = mul %0 %1
+  %3:f64[] = sum %2 axis=None keepdims=False
+reverse pass: 2 cotangents (2 VJP calls, the rest handed on by pass_through)
+  %3 -> %2 = sum.vjp[0]
+  %2 -> %0 = mul.vjp[0]
 """
 
 from __future__ import annotations

@@ -18,6 +18,18 @@ Detection is a heuristic that can only miss repeats, never invent them: candidat
 from how far apart equal ops are, and every node of every iteration is compared with the node
 one period before it: the same op, static parameters and kind of leaf, inputs in the same
 places relative to their iterations, the same steps of the reverse pass.
+
+>>> import numpy as np
+>>> import tapem as tm
+>>> @tm.tapem
+... def chain(x):
+...     h = yield from tm.param(np.array(x))
+...     for _ in range(30):
+...         h = yield tm.ops.sin((yield h * 0.5))
+...     return h
+>>> out, tape = tm.run(chain(0.3)).unwrap()
+>>> [(loop.start, loop.period, loop.repeats) for loop in find_loops(tape._nodes, {})]
+[(1, 2, 30)]
 """
 
 from __future__ import annotations

@@ -12,6 +12,26 @@ and dtype, and every decision the reverse pass made.
 Results are handed out as eager hands them out (:func:`tapem.arrays.readonly`); a result that
 shares memory with an argument array (a leaf's value handed back as it is, or a view of one)
 is copied first, since eager would have recorded a copy of a writable argument.
+
+>>> import numpy as np
+>>> import tapem as tm
+>>> @tm.tapem
+... def loss(w, x):
+...     W = yield from tm.param(w, name="w")
+...     return (yield tm.ops.sum((yield W * (yield from tm.const(x)))))
+>>> plan = tm.compile(loss).plan(np.ones(2), np.arange(2.0))
+>>> print(plan.source.split("def replay(A):")[1].strip().replace("        ", ""))
+a0 = A[0]
+a1 = A[1]
+v0 = a0
+v1 = a1
+v2 = f0(v0, v1)
+v3 = f1(v2, None, False)
+g3 = ones((), k2)
+g2 = r3(g3, v3, v2, None, False)
+g0 = r4(g2, v2, v0, v1)
+return ro(v3), {'w': ro(g0)}
+    return replay
 """
 
 from __future__ import annotations

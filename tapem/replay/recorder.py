@@ -11,6 +11,19 @@ A request the interpreter refuses (a forward rule's value check: ``log`` of a ne
 a label out of range, a NaN under debugging) is raised into the program, which may catch it and
 go on: then the tape depends on values, not only on the arguments' structure, and no plan may
 stand for the call. The recorder notes that too (``failed``).
+
+>>> import numpy as np
+>>> import tapem as tm
+>>> from tapem.interpreters import Eager
+>>> from tapem.replay.proxy import ArgArray, Usage
+>>> @tm.tapem
+... def f(w):
+...     W = yield from tm.param(w)
+...     return (yield tm.ops.sum((yield W * (yield from tm.const(np.ones(2))))))
+>>> recorder = Recorder(Eager())
+>>> _ = tm.run(f(ArgArray(np.array([1.0, 2.0]), 0, (), Usage())), interpreter=recorder)
+>>> {node: proxy.slot for node, proxy in recorder.sources.items()}, recorder.failed
+({0: 0}, False)
 """
 
 from __future__ import annotations
