@@ -142,3 +142,23 @@ def test_long_repeats_roll_into_loops_both_ways() -> None:
     plan = c.plan(spec, arrays_for(spec, 0), 50)
     assert len(plan.loops) == 1 and plan.loops[0].back is not None
     assert plan.loops[0].repeats >= 45 and plan.source.count("\n") < 120
+
+
+@SETTINGS
+@given(specs(max_steps=8), st.integers(1, 5))
+def test_a_traced_program_records_the_eager_tape(spec: Spec, repeats: int) -> None:
+    """Proxies are transparent: the trace's requests, and so its tape, are eager's."""
+    from tapem.replay import Recorder, Usage
+    from tapem.replay.arguments import proxied
+
+    arrays = arrays_for(spec, 0)
+    proxy_args, _, _ = proxied((spec, arrays, repeats), {}, Usage())
+    with np.errstate(all="ignore"):
+        _, traced = tm.run(looped(*proxy_args), interpreter=Recorder(Eager())).unwrap()
+        _, eager = tm.run(looped(spec, arrays, repeats)).unwrap()
+    assert len(traced) == len(eager)
+    for a, b in zip(traced, eager, strict=True):
+        assert (a.op, a.name, a.requires_grad, a.parents, a.args) == (
+            b.op, b.name, b.requires_grad, b.parents, b.args
+        )  # fmt: skip
+        assert a.value.dtype == b.value.dtype and a.value.tobytes() == b.value.tobytes()
