@@ -181,7 +181,8 @@ class Compiled(Generic[P]):
         try:
             if recorder.failed:
                 raise Unreplayable("a request failed on its values, and the loss went on")
-            plan, reason = build(traced, debug=self.debug), ""
+            with collector.paused():  # plans are acyclic, as tapes are (see tapem.collector)
+                plan, reason = build(traced, debug=self.debug), ""
         except Unreplayable as error:
             plan, reason = None, str(error)
         except Exception as error:  # a bug in tapem: answer eagerly, and say so
