@@ -111,13 +111,14 @@ def test_the_cache_keeps_the_most_recently_used_plans() -> None:
     assert c.traces == 5
 
 
-def test_a_loss_whose_signature_keeps_changing_stops_being_traced() -> None:
-    @tm.tapem
-    def normalized(w: Any, x: Any) -> tm.Gen[tm.Handle]:
-        W = yield from tm.param(w, name="w")
-        X = yield from tm.const(x / np.abs(x).max())  # x's values are the key
-        return (yield ops.sum((yield W * X)))
+@tm.tapem
+def normalized(w: Any, x: Any) -> tm.Gen[tm.Handle]:
+    W = yield from tm.param(w, name="w")
+    X = yield from tm.const(x / np.abs(x).max())  # x's values are the key
+    return (yield ops.sum((yield W * X)))
 
+
+def test_a_loss_whose_signature_keeps_changing_stops_being_traced() -> None:
     c = tm.compile(normalized)
     rng = np.random.default_rng(0)
     w = np.ones(3)
@@ -130,3 +131,14 @@ def test_a_loss_whose_signature_keeps_changing_stops_being_traced() -> None:
     assert (c.traces, c.replays) == (8, 8)
     c.value_and_grad(w, xs[-1])
     assert c.traces == 9
+
+
+def test_replays_of_values_do_not_keep_gradients_traced() -> None:
+    c = tm.compile(normalized)
+    rng = np.random.default_rng(1)
+    w, fixed = np.ones(3), rng.standard_normal(3)
+    for _ in range(20):
+        same_tree(c.value(w, fixed), tm.value_of(normalized(w, fixed)))  # evaluation: replays
+        x = rng.standard_normal(3)  # training batches that never repeat
+        same_result(c.value_and_grad(w, x), tm.value_and_grad(normalized(w, x)))
+    assert (c.traces, c.replays) == (1 + 8, 19)

@@ -86,7 +86,7 @@ class Compiled(Generic[P]):
 
     Calling it still makes the program (``c(*args)`` is ``loss(*args)``). ``traces`` counts
     the calls that ran the loss through the engine and built a plan, ``replays`` the calls a
-    plan answered.
+    plan answered (``value_and_grad`` and ``value`` calls together).
     """
 
     def __init__(self, loss: Any, *, interpreter: Interpreter | None, cache_size: int) -> None:
@@ -97,13 +97,22 @@ class Compiled(Generic[P]):
         if isinstance(cache_size, bool) or not isinstance(cache_size, int) or cache_size < 1:
             raise InvalidArgument(f"tm.compile: cache_size must be an int >= 1, got {cache_size!r}")
         self.cache_size = cache_size
-        self.traces = 0
-        self.replays = 0
+        self._counts = {_GRADIENTS: [0, 0], _VALUE: [0, 0]}  # traces and replays, by mode
         self._cache: OrderedDict[tuple[str, tuple[Any, ...]], list[_Entry]] = OrderedDict()
         self._entries = 0
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> Program[Any]:
         return self.loss(*args, **kwargs)  # type: ignore[no-any-return]
+
+    @property
+    def traces(self) -> int:
+        """The calls that ran the loss through the engine and built a plan."""
+        return sum(traces for traces, _ in self._counts.values())
+
+    @property
+    def replays(self) -> int:
+        """The calls a plan answered."""
+        return sum(replays for _, replays in self._counts.values())
 
     def __repr__(self) -> str:
         name = getattr(self.loss, "__qualname__", repr(self.loss))
@@ -136,7 +145,8 @@ class Compiled(Generic[P]):
         key, slots = signature(args, kwargs)
         entry = self._lookup(mode, key, slots)
         if entry is None:
-            if self.traces >= _WARM_UP and self.replays < self.traces:
+            traces, replays = self._counts[mode]
+            if traces >= _WARM_UP and replays < traces:
                 return self._eager(mode, args, kwargs)  # signatures keep changing
             return self._trace(mode, key, slots, args, kwargs)
         if entry.plan is None:
@@ -145,7 +155,7 @@ class Compiled(Generic[P]):
             result = entry.plan(slots)
         except Exception:  # the same error, at the same line of the loss: from eager
             return self._eager(mode, args, kwargs)
-        self.replays += 1
+        self._counts[mode][1] += 1
         return result
 
     def _eager(self, mode: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
@@ -177,7 +187,7 @@ class Compiled(Generic[P]):
             self._store(mode, key, _Entry(None, (), "the loss could not be traced"))
             return result
         traced = traced._replace(slots=slots, places=places)
-        self.traces += 1
+        self._counts[mode][0] += 1
         try:
             if recorder.failed:
                 raise Unreplayable("a request failed on its values, and the loss went on")
@@ -313,8 +323,9 @@ def compile(
     ``interpreter`` is ``None`` (eager) or ``Debugging(Eager())``: then a replay checks every
     value and cotangent for NaN/Inf too. Any error in a replay re-runs the call eagerly, which
     raises the eager error at the same line of the loss. At most ``cache_size`` plans are kept
-    (the least recently used goes first), at most 8 per structure; after 8 traces, a new
-    signature is traced only while replays keep up with traces (else it runs eagerly).
+    (the least recently used goes first), at most 8 per structure; after 8 traces of
+    ``value_and_grad`` (or of ``value``), a new signature is traced only while its replays keep
+    up with its traces (else it runs eagerly).
 
     >>> import numpy as np
     >>> import tapem as tm
