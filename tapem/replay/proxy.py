@@ -42,9 +42,6 @@ import numpy as np
 
 __all__ = ["ArgArray", "Usage", "basic_key", "plain", "unwrap"]
 
-_STRUCTURE = frozenset({"shape", "dtype", "ndim", "size", "itemsize", "nbytes", "strides"})
-"""Attributes that depend only on what a signature holds (shape, strides, dtype)."""
-
 _STRUCTURAL_FUNCTIONS = frozenset(
     {np.shape, np.ndim, np.size, np.result_type, np.zeros_like, np.ones_like, np.full_like}
 )
@@ -118,11 +115,17 @@ class ArgArray:
             real = self.real[key]
         return ArgArray(real, self.slot, (*self.keys, key), self.usage, kind)
 
-    # --- structure: read without noting anything ----------------------------------------------
+    # --- structure: read without noting anything (a 0-d view's are its element's) ------------
 
-    def __getattr__(self, name: str) -> Any:
-        if name in _STRUCTURE:
-            return getattr(self.value(), name)
+    shape = property(lambda self: self.real.shape)
+    dtype = property(lambda self: self.real.dtype)
+    ndim = property(lambda self: self.real.ndim)
+    size = property(lambda self: self.real.size)
+    itemsize = property(lambda self: self.real.itemsize)
+    nbytes = property(lambda self: self.real.nbytes)
+    strides = property(lambda self: self.real.strides)
+
+    def __getattr__(self, name: str) -> Any:  # anything else (methods, .T, .flags): values
         if name.startswith("__"):  # numpy's protocols (__array_interface__, ...): go by __array__
             raise AttributeError(name)
         return getattr(self.computed(), name)
