@@ -55,6 +55,9 @@ from tapem.program import Gen, Program, tapem
 from tapem.requests import Leaf, Op, Request
 from tapem.tape import Node, Tape
 from tapem.transforms import (
+    Compiled,
+    ReplayWarning,
+    compile,
     evaluate,
     execute,
     grad,
@@ -75,6 +78,7 @@ __all__ = [
     "BatchingWarning",
     "CheckpointError",
     "Collated",
+    "Compiled",
     "DataLoader",
     "Dataset",
     "DomainError",
@@ -96,6 +100,7 @@ __all__ = [
     "Op",
     "OpDef",
     "Program",
+    "ReplayWarning",
     "Request",
     "ScriptMismatch",
     "ShapeDtype",
@@ -108,6 +113,7 @@ __all__ = [
     "backward",
     "backward_scalar",
     "check_grads",
+    "compile",
     "const",
     "datasets",
     "evaluate",

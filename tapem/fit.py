@@ -49,6 +49,8 @@ from tapem.optim.lr_scheduler import LRScheduler, ReduceLROnPlateau
 from tapem.optim.optimizer import Optimizer
 from tapem.program import Program
 from tapem.run_state import restore_run, run_state
+from tapem.transforms.compiled import Compiled
+from tapem.transforms.compiled import compile as compile_loss
 from tapem.transforms.gradients import value_and_grad, value_of
 
 __all__ = ["History", "fit"]
@@ -147,6 +149,7 @@ def fit(
     checkpoint: str | os.PathLike[str] | None = None,
     resume: bool = False,
     progress: bool | None = None,
+    compile: bool = True,
 ) -> History:
     """Train ``params`` until ``epochs`` passes over ``loader`` are done; return the
     :class:`History`. The caller's ``params`` dict and arrays are never changed.
@@ -171,7 +174,9 @@ def fit(
       ending with the same parameters, bit for bit, as an uninterrupted run. Build the
       optimizer, scheduler, loader and early stopping as before; their state comes from the file;
     - ``progress`` shows a tqdm bar per epoch and a summary line; ``None`` (the default): only
-      when stderr is a terminal.
+      when stderr is a terminal;
+    - ``compile``: a ``@tm.tapem`` loss is compiled (:func:`tapem.compile`: batches of one
+      signature replay a plan traced once), the history the same, bit for bit; ``False``: eager.
 
     Errors: an empty ``loader`` or ``eval_data`` is an :class:`~tapem.EmptyDataset`; a loss with
     no gradient for any parameter an :class:`~tapem.InvalidArgument` naming it; a NaN/Inf loss,
@@ -183,6 +188,7 @@ def fit(
     work as before.
     """
     metrics = dict(metrics or {})
+    loss_fn = _as_run(loss_fn, compile)
     _check_arguments(epochs, eval_data, metrics, scheduler, scheduler_interval, early_stopping)
     if resume and checkpoint is None:
         raise InvalidArgument("fit: resume=True continues a checkpoint; pass checkpoint=path")
@@ -240,6 +246,15 @@ def fit(
     if early_stopping is not None and early_stopping.restore_best_params:
         history.params = dict(early_stopping.best_params or history.params)
     return history
+
+
+def _as_run(loss_fn: LossFn, compile: bool) -> LossFn:
+    """``loss_fn`` compiled if ``compile`` and it is a @tm.tapem function, else eager."""
+    if isinstance(loss_fn, Compiled):
+        return loss_fn if compile else loss_fn.loss
+    if compile and callable(getattr(loss_fn, "__tapem_generator__", None)):
+        return compile_loss(loss_fn)
+    return loss_fn
 
 
 def _check_arguments(
@@ -311,8 +326,10 @@ def _train_step(
     clipping: float | None,
 ) -> float:
     """One optimizer step on ``batch``; ``history.params`` moves only if everything was finite."""
-    program = loss_fn(history.params, batch)
-    value, grads = value_and_grad(program)
+    if isinstance(loss_fn, Compiled):
+        value, grads = loss_fn.value_and_grad(history.params, batch)
+    else:
+        value, grads = value_and_grad(loss_fn(history.params, batch))
     epoch, step = where
     if not grads:
         name = getattr(loss_fn, "__qualname__", repr(loss_fn))
@@ -322,7 +339,7 @@ def _train_step(
             "array with tm.param(params[name], name=name)"
         )
     if not (is_finite(value) and all(is_finite(g) for g in grads.values())):
-        raise _diagnose(program, epoch, step)
+        raise _diagnose(loss_fn(history.params, batch), epoch, step)
     if clipping is not None:
         grads, _ = clip.clip_grad_norm(grads, clipping)
     before = optimizer.state_dict()
@@ -388,7 +405,10 @@ def _evaluate(
     loss_sum, count, batches = 0.0, 0, 0
     for batch in data:
         n = _batch_size(batch)
-        loss_sum += float(value_of(loss_fn(params, batch))) * n
+        if isinstance(loss_fn, Compiled):
+            loss_sum += float(loss_fn.value(params, batch)) * n
+        else:
+            loss_sum += float(value_of(loss_fn(params, batch))) * n
         for name, metric in metrics.items():
             totals[name] += float(metric(params, batch)) * n
         count += n

@@ -38,10 +38,16 @@ def leaf_array(value: Any, name: str | None, requires_grad: bool) -> Any:
 
     A leaf holds booleans, integers or floats; a trainable leaf (``requires_grad``) is
     floating, so integer and boolean values become float64. Complex, object, string and
-    ``None`` values are refused (tapem differentiates real-valued programs).
+    ``None`` values are refused (tapem differentiates real-valued programs). An object with a
+    ``__tapem_leaf__`` method is replaced by what it returns first: the proxy of an element of
+    a compiled loss's argument gives the proxy of its array (:mod:`tapem.replay.proxy`).
     """
-    if value.__class__ is not np.ndarray and getattr(value, "__tapem_per_sample__", False):
-        return value  # per-sample data of a batched run: the run makes the leaf
+    if value.__class__ is not np.ndarray:
+        if getattr(value, "__tapem_per_sample__", False):
+            return value  # per-sample data of a batched run: the run makes the leaf
+        as_leaf = getattr(value, "__tapem_leaf__", None)
+        if as_leaf is not None:  # an argument of a compiled loss being traced (tapem.replay)
+            value = as_leaf()
     array = value if value.__class__ is np.ndarray else np.asarray(value)
     kind = array.dtype.kind
     if kind not in _LEAF_KINDS:

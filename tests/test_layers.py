@@ -23,6 +23,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("tapem.backward",),  # the reverse pass
     ("tapem.protocol", "tapem.batching", "tapem.recording", "tapem.driver"),  # the engine
     ("tapem.interpreters",),  # Eager, ShapeOnly, Forward; Tracing, Debugging, Scripted
+    ("tapem.replay",),  # argument proxies, the recorder, replay plans (read tape records)
     ("tapem.combinators",),  # param, const, fold_m, mean_scalar_over*
     ("tapem.transforms",),  # run, value_and_grad, higher derivatives
     ("tapem.checks",),  # rule and gradient checks
