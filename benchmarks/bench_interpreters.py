@@ -1,9 +1,11 @@
 """Interpreter overhead: the op chain under eager, tracing, debugging and shape-only.
 
-Each figure is the best of several repeats (the interpreters take turns, so drift in machine
-speed hits all alike), as a ratio to eager's value and gradient in the same run. Targets
-(issue 4): tracing <= 1.5x, debugging <= 1.5x; shape-only, forward only, <= 0.5x. Eager itself
-should stay <= 2 us per primitive op (forward + backward).
+Each figure is min / median / max over interleaved rounds (the interpreters take turns, so drift
+in machine speed hits all alike), with its ratio to eager's value and gradient in the same run
+(by best and by median time). Targets (issue 4): tracing <= 1.5x, debugging <= 1.5x; shape-only,
+forward only, <= 0.5x. Eager itself should stay <= 2 us per primitive op (forward + backward).
+An expression request (one yield for a whole step) should cost no more per op than eager's one
+yield per op (<= 1.0x).
 
 "recording floor" is an interpreter whose values cost nothing (each node holds its first input's
 value): the cost of the program, the driver loop and the recording path, which every
@@ -18,7 +20,7 @@ import argparse
 from collections.abc import Callable
 from typing import Any
 
-from timing import interleaved
+from timing import spread
 from workloads import CHAIN_OPS_PER_STEP, chain
 
 import tapem as tm
@@ -71,17 +73,19 @@ def main() -> None:
         ("shape-only", forward_under(ShapeOnly, program), "forward only", 0.5),
         ("eager fwd", forward_under(Eager, program), "forward only", None),
         ("recording floor", forward_under(Nothing, program), "forward only", None),
+        ("expressions", value_and_grad_under(Eager, chain(0.3, k, form="expressions")),
+         "value and gradient", 1.0),
     ]  # fmt: skip
-    best = interleaved({name: fn for name, fn, _, _ in rows}, repeats)
-    eager = best["eager"]
-    print(f"op chain (K={k}, {ops_count} primitive ops), best of {repeats}")
+    t = spread({name: fn for name, fn, _, _ in rows}, repeats)
+    eager = t["eager"]
+    print(f"op chain (K={k}, {ops_count} primitive ops), us per op, {repeats} rounds")
+    print("                      min /  median /     max")
     for name, _, what, target in rows:
-        per_op = best[name] / ops_count * 1e6
-        goal = f"(target <= {target}x)" if target is not None else ""
-        print(
-            f"  {name:<15} {per_op:6.2f} us/op  {best[name] / eager:5.2f}x eager  {what:<19}{goal}"
-        )
-    print(f"  shape-only / eager forward: {best['shape-only'] / best['eager fwd']:.2f}x")
+        goal = f" (target <= {target}x)" if target is not None else ""
+        print(f"  {name:<15} {t[name].per(ops_count)}  {t[name].ratio(eager)} eager, {what}{goal}")
+    print(f"  shape-only / eager forward: {t['shape-only'].ratio(t['eager fwd'])}")
+    print("  expressions: each step one yield of one expression (np.sin(x) * 0.9 + x * 0.1 * x),")
+    print("  the same five ops and gradients as eager's one yield per op")
 
 
 if __name__ == "__main__":

@@ -46,11 +46,21 @@ def chain_ops_steps(x: tm.Handle, steps: int) -> tm.Gen[tm.Handle]:
 
 
 @tm.tapem
+def chain_expression_steps(x: tm.Handle, steps: int) -> tm.Gen[tm.Handle]:
+    """The same steps as one expression each: one ``yield`` records the step's five ops."""
+    for _ in range(steps):
+        x = yield np.sin(x) * 0.9 + x * 0.1 * x
+    return x
+
+
+@tm.tapem
 def chain(x0: float, steps: int, *, form: str = "operators") -> tm.Gen[tm.Handle]:
-    """The op chain from a trainable scalar ``x0``, its steps in the operator form (``s * 0.9``)
-    or the ``ops`` form (``ops.scale(s, 0.9)``), summed at the end (``ops.sum``)."""
+    """The op chain from a trainable scalar ``x0``, its steps in the operator form (``s * 0.9``,
+    one yield per op), the ``ops`` form (``ops.scale(s, 0.9)``) or as expressions (one yield
+    per step), summed at the end (``ops.sum``)."""
     x = yield from tm.param(np.array(x0), name="x")
-    steps_of = chain_steps if form == "operators" else chain_ops_steps
+    steps_of = {"operators": chain_steps, "ops": chain_ops_steps,
+                "expressions": chain_expression_steps}[form]  # fmt: skip
     y = yield from steps_of(x, steps)
     return (yield ops.sum(y))
 

@@ -298,7 +298,10 @@ def stack_samples(samples: Any, level: Any, tag: str) -> Any:
     if isinstance(samples, (np.ndarray, Stacked)):  # (a Stacked: a batched run inside another)
         return Stacked(samples, level)
     if isinstance(samples, Collated):
-        return samples.map(lambda a: Stacked(np.asarray(a), level))
+        # (an array as it is: a compiled loss's argument stays its proxy, and its leaf rebound)
+        return samples.map(
+            lambda a: Stacked(a if a.__class__ is np.ndarray else np.asarray(a), level)
+        )
     first = samples[0]
     if isinstance(first, (tuple, list)):
         fields = [_field(samples, k, first, tag) for k in range(len(first))]

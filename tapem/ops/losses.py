@@ -9,6 +9,7 @@ batched per-sample loss uses ``"none"`` and takes each sample's mean.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -153,7 +154,9 @@ def _per_sample(emit: Emit, terms: Any, reduction: str) -> Any:
     """A sample's terms (``terms`` batched) reduced as ``reduction`` says, sample by sample."""
     axes = tuple(range(1, len(terms.shape)))
     if reduction == "none" or not axes:
-        return terms  # (a mean or sum of one term is that term)
+        return terms
+    if math.prod(terms.shape[1:]) == 1:  # a mean or sum of one term is that term
+        return emit.reshape(terms, (terms.shape[0],))
     return emit(make_op(mean if reduction == "mean" else sum, (terms,), (axes, False)))
 
 
