@@ -493,3 +493,18 @@ def test_a_power_by_per_sample_data_is_refused_with_the_closest_op() -> None:
 
     error = tm.run(program()).failure()
     assert isinstance(error, tm.UnsupportedOperation) and "ops.exp(s * ops.log(x))" in str(error)
+
+
+# --- a batched loss compiles ------------------------------------------------------------------
+
+
+def test_a_compiled_batched_loss_replays_with_new_data_bit_for_bit() -> None:
+    compiled = tm.compile(regression_over)
+    for seed in range(3):
+        rng = np.random.default_rng(seed)
+        batch = tm.Collated((rng.normal(size=(9, 4)), rng.normal(size=(9, 3))))
+        replayed = compiled.value_and_grad(batch, True)
+        eager = tm.value_and_grad(regression_over(batch, True))
+        assert np.array_equal(replayed[0], eager[0])
+        assert all(np.array_equal(replayed[1][k], eager[1][k]) for k in eager[1])
+    assert (compiled.traces, compiled.replays) == (1, 2)  # the data rebound, not baked in

@@ -3,7 +3,8 @@
 :func:`signature` walks the positional and keyword arguments once per call and returns
 
 * the **key**: everything about the arguments that a replay may not change, as a flat tuple
-  compared with ``==``: the structure of tuples, lists, named tuples and dicts (lengths, keys),
+  compared with ``==``: the structure of tuples, lists, named tuples, dicts (lengths, keys) and
+  collated batches (``tm.Collated``, by their fields),
   Python numbers and strings by value (floats by their bits: ``-0.0`` is not ``0.0``), the
   shape, strides and dtype of each array, and any other object by identity (what the program
   reads from such an object, a function say, is baked into the plan as closures and globals
@@ -34,6 +35,7 @@ from typing import Any
 
 import numpy as np
 
+from tapem.batching.collated import Collated
 from tapem.errors import InvalidArgument
 from tapem.replay.proxy import ArgArray, Usage
 
@@ -105,6 +107,9 @@ def _walk_other(obj: Any, key: list[Any], slots: Slots) -> None:
         key += (cls, len(obj))
         for item in obj:
             _walk(item, key, slots)
+    elif cls is Collated:  # a batch stored field by field: its fields, as a tuple's items
+        key += (Collated,)
+        _walk(obj.fields, key, slots)
     elif cls is complex:
         key += (complex, obj.real.hex(), obj.imag.hex())
     elif cls is slice:  # its bounds are plain numbers (by their reprs: 1 is not 1.0)
@@ -157,6 +162,9 @@ def _proxied(obj: Any, place: str, usage: Usage, places: list[str]) -> Any:
         fields = zip(cls._fields, obj, strict=True)
         items = [_proxied(v, f"{place}.{f}", usage, places) for f, v in fields]
         return obj if _same(items, obj) else cls._make(items)
+    if cls is Collated:
+        fields = _proxied(obj.fields, f"{place}.fields", usage, places)
+        return obj if fields is obj.fields else Collated(fields)
     return obj  # sets hold hashable values only, and the rest is taken as it is
 
 
