@@ -232,6 +232,11 @@ class Arithmetic:
         raise NotImplementedError
 
     @classmethod
+    def _plain(cls, name: str, inputs: tuple[Any, ...], args: tuple[Any, ...]) -> Any:
+        """The request for op ``name`` with parameters ``args`` already in canonical form."""
+        raise NotImplementedError
+
+    @classmethod
     def _const(cls, value: Any) -> Any:
         raise NotImplementedError
 
@@ -326,12 +331,15 @@ class Arithmetic:
     # --- numpy's protocols ------------------------------------------------------------------
 
     def __array_ufunc__(self, ufunc: Any, method: str, *inputs: Any, **kwargs: Any) -> Any:
+        unary = _UNARY_UFUNCS.get(ufunc)
+        if unary is not None and method == "__call__" and not kwargs:  # np.tanh(h): at once
+            return self._plain(unary, inputs, ())
         name = getattr(ufunc, "__name__", str(ufunc))
         if method != "__call__":
             unsupported(f"np.{name}.{method}")
         _no_extras(f"np.{name}", kwargs)
         if ufunc in _UNARY_UFUNCS:
-            return _request(_UNARY_UFUNCS[ufunc], inputs)
+            return self._plain(_UNARY_UFUNCS[ufunc], inputs, ())
         if ufunc in _BINARY_UFUNCS:
             return _BINARY_UFUNCS[ufunc](*inputs)
         unsupported(f"np.{name}", _CLOSEST.get(name, ""))

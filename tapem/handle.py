@@ -21,7 +21,9 @@ from typing import Any
 
 import numpy as np
 
+from tapem import requests as _requests
 from tapem.expressions import Arithmetic, binary
+from tapem.ops import TABLE
 from tapem.ops import elementwise as _ew
 from tapem.ops import linalg as _la
 from tapem.ops import selection as _sel
@@ -95,6 +97,10 @@ class Handle(Arithmetic):
         return Op(name if rule is None else rule, inputs, params)
 
     @classmethod
+    def _plain(cls, name: str, inputs: tuple[Any, ...], args: tuple[Any, ...]) -> Op:
+        return make_op(TABLE[name], inputs, args)
+
+    @classmethod
     def _const(cls, value: Any) -> Leaf:
         return Leaf(value, None, False)
 
@@ -147,8 +153,7 @@ class Handle(Arithmetic):
         return make_op(_st.transpose, (self,), (None,))
 
 
-_RESOLVED = {rule.name: rule for rule in (
-    _ew.add, _ew.sub, _ew.mul, _ew.div, _ew.shift, _ew.scale, _ew.rsub, _ew.rdiv, _ew.pow,
-    _ew.neg, _ew.abs, _la.matmul, _st.transpose,
-)}  # fmt: skip
-"""The ops of the operators, resolved at once (numpy's functions go by name)."""
+_RESOLVED = TABLE
+"""Built-in ops by name: the requests that operators and numpy's functions build on handles and
+requests name their op definition itself, not its name (see ``tapem.requests.resolve_name``)."""
+_requests.resolve_name = dict(TABLE).get  # (a dict: quicker to read than the read-only view)

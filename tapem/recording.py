@@ -131,6 +131,8 @@ class Recording:
             try:
                 index = self._binary[rule]  # KeyError: a first use, a name, another arity
                 x, y = inputs
+                if x.__class__ is not Handle or y.__class__ is not Handle:
+                    raise _Stale  # (an expression: cheaper than an AttributeError)
                 i = x.id
                 j = y.id
                 nx = nodes[i]
@@ -242,17 +244,36 @@ class Recording:
         """Record an expression (an op some of whose inputs are requests): its inputs first,
         left to right and depth first (the order Python built them in), each request once
         (``done``, by identity), then the op itself; each is an ordinary request."""
-        inputs = []
-        for x in request._inputs:
-            if isinstance(x, (Op, Leaf)):
+        inputs = request._inputs
+        new = None
+        for k, x in enumerate(inputs):
+            cls = x.__class__
+            if cls is Handle:
+                continue
+            if cls is Op:
+                handle = done.get(id(x))
+                if handle is None:
+                    for y in x._inputs:  # a request of handles is recorded as it is
+                        if y.__class__ is not Handle:
+                            handle = self._expression(x, done)
+                            break
+                    else:
+                        handle = self.op(x)
+                    done[id(x)] = handle
+            elif cls is Leaf or isinstance(x, (Op, Leaf)):
                 handle = done.get(id(x))
                 if handle is None:
                     handle = done[id(x)] = (
                         self._expression(x, done) if isinstance(x, Op) else self.leaf(x)
                     )
-                x = handle
-            inputs.append(x)
-        return self.op(make_op(request._rule, tuple(inputs), request._args))
+            else:
+                continue
+            if new is None:
+                new = list(inputs)
+            new[k] = handle
+        if new is None:  # its inputs are handles: the request itself
+            return self.op(request)
+        return self.op(make_op(request._rule, tuple(new), request._args))
 
     def _resolved(self, request: Op) -> Op:
         """``request`` with its op definition and bound arguments (resolving a name), once its

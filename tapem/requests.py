@@ -18,14 +18,14 @@ module knows nothing of the op table: an :class:`Op` names its op by definition 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from types import MappingProxyType
 from typing import Any, TypeAlias
 
 import numpy as np
 
 from tapem.errors import InvalidArgument
-from tapem.expressions import Arithmetic
+from tapem.expressions import Arithmetic, binary
 
 __all__ = ["Leaf", "Op", "Request", "leaf_array", "make_leaf", "make_op"]
 
@@ -61,6 +61,17 @@ def leaf_array(value: Any, name: str | None, requires_grad: bool) -> Any:
     if requires_grad and kind != "f":
         array = array.astype(np.float64)
     return array
+
+
+def _unresolved(name: str) -> Any:
+    return None
+
+
+resolve_name: Callable[[str], Any] = _unresolved
+"""The built-in op of a name, or ``None``: what an expression's operators build their requests
+with (``(yield ops.sin(x)) * 0.9`` builds ``Op(scale, ...)``, not ``Op("scale", ...)``, so the
+recording path need not look the name up). The op table sits above this module; it installs
+its lookup here when it is imported (:mod:`tapem.handle`)."""
 
 
 class Leaf:
@@ -170,7 +181,54 @@ class Op(Arithmetic):
 
     @classmethod
     def _build(cls, name: str, inputs: Any, params: dict[str, Any]) -> Op:
-        return Op(name, inputs, params)
+        rule = resolve_name(name)
+        return Op(name if rule is None else rule, inputs, params)
+
+    @classmethod
+    def _plain(cls, name: str, inputs: tuple[Any, ...], args: tuple[Any, ...]) -> Op:
+        rule = resolve_name(name)
+        if rule is None:  # (no op table installed: by name, bound when recorded)
+            return Op(name, inputs, {})
+        return make_op(rule, inputs, args)
+
+    # The operators of an expression, as a handle's: the common operands without a detour
+    # (a float is a scalar op's parameter, already in its canonical form).
+
+    def __add__(self, other: Any) -> Any:
+        if other.__class__ is float:
+            return self._plain("shift", (self,), (other,))
+        if isinstance(other, Arithmetic):
+            return self._plain("add", (self, other), ())
+        return binary("+", self, other)
+
+    def __radd__(self, other: Any) -> Any:
+        if other.__class__ is float:
+            return self._plain("shift", (self,), (other,))
+        return binary("+", other, self)
+
+    def __sub__(self, other: Any) -> Any:
+        if other.__class__ is float:
+            return self._plain("shift", (self,), (-other,))
+        if isinstance(other, Arithmetic):
+            return self._plain("sub", (self, other), ())
+        return binary("-", self, other)
+
+    def __rsub__(self, other: Any) -> Any:
+        if other.__class__ is float:
+            return self._plain("rsub", (self,), (other,))
+        return binary("-", other, self)
+
+    def __mul__(self, other: Any) -> Any:
+        if other.__class__ is float:
+            return self._plain("scale", (self,), (other,))
+        if isinstance(other, Arithmetic):
+            return self._plain("mul", (self, other), ())
+        return binary("*", self, other)
+
+    def __rmul__(self, other: Any) -> Any:
+        if other.__class__ is float:
+            return self._plain("scale", (self,), (other,))
+        return binary("*", other, self)
 
     @classmethod
     def _const(cls, value: Any) -> Leaf:
