@@ -13,11 +13,18 @@
 Every figure is measured beside its baselines in the same run (interleaved rounds), printed as
 min / median / max; ratios by best and by median time. The data is frozen once, as a
 ``DataLoader``'s batches are (``tapem.arrays.readonly``): a leaf of it needs no copy.
+"compiled" is the same batched loss through ``tm.compile`` (recorded once, replayed). BLAS runs
+on one thread (set before numpy loads), as the peers' do here: the machine has two cores.
 
 Run: python benchmarks/bench_batched.py [--quick]
 """
 
 from __future__ import annotations
+
+import os
+
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # before numpy loads: one BLAS thread
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import argparse
 import gc
@@ -111,8 +118,10 @@ def regression_runs(
     w: Array, b: Array, xs: Array, ys: Array, looped: bool
 ) -> dict[str, Callable[[], Any]]:
     batch = tm.Collated((xs, ys))
+    compiled = tm.compile(regression)
     runs: dict[str, Callable[[], Any]] = {
         "batched": lambda: tm.value_and_grad(regression(w, b, batch, True)),
+        "compiled": lambda: compiled.value_and_grad(w, b, batch, True),
         "numpy": lambda: regression_numpy(w, b, xs, ys),
         **regression_peers(w, b, xs, ys),
     }
@@ -137,9 +146,11 @@ def linear_regression(rounds: int) -> None:
         for name, s in t.items():
             print(f"  {name:10s} {s.per(1)}")
         print(f"  batched / numpy    {t['batched'].ratio(t['numpy'])}   (target <= 3x)")
+        print(f"  compiled / numpy   {t['compiled'].ratio(t['numpy'])}   (batched, replayed)")
         for peer in ("pytorch", "jax", "looped"):
             if peer in t:
                 print(f"  batched / {peer:8s} {t['batched'].ratio(t[peer])}")
+                print(f"  compiled / {peer:7s} {t['compiled'].ratio(t[peer])}")
         print()
 
 
@@ -212,9 +223,11 @@ def per_sample_mlp(rounds: int) -> None:
     batched = tm.value_and_grad(mlp_per_sample(params, batch, True))
     assert np.isclose(batched[0], by_hand[0], rtol=1e-12)
     assert all(np.allclose(batched[1][k], by_hand[1][k], rtol=1e-10) for k in params)
+    compiled = tm.compile(mlp_per_sample)
     t = spread(
         {
             "batched": lambda: tm.value_and_grad(mlp_per_sample(params, batch, True)),
+            "compiled": lambda: compiled.value_and_grad(params, batch, True),
             "by hand": lambda: tm.value_and_grad(mlp_batch(params, xs, ys)),
             "looped": lambda: tm.value_and_grad(mlp_per_sample(params, batch, False)),
         },
@@ -225,6 +238,7 @@ def per_sample_mlp(rounds: int) -> None:
     for name, s in t.items():
         print(f"  {name:10s} {s.per(1, 1e3)}")
     print(f"  batched / by hand  {t['batched'].ratio(t['by hand'])}   (target <= 1.3x)")
+    print(f"  compiled / by hand {t['compiled'].ratio(t['by hand'])}")
     print(f"  batched / looped   {t['batched'].ratio(t['looped'])}")
     print()
 

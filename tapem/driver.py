@@ -126,3 +126,4 @@ def _drive(
         return Failure(missing)
     finally:
         gen.close()
+        recording.release()

@@ -363,6 +363,13 @@ class Recording:
         """The tape of the run (the recording is spent)."""
         return Tape.adopt(self.nodes, self.rules)
 
+    def release(self) -> None:
+        """Drop what refers back to this recording (a batched run's state holds its methods),
+        so that the run's tape is freed as soon as nobody holds it, not at the next cyclic
+        collection: the driver calls it when a run ends, however it ends."""
+        self._batching = None
+        self._levels = []
+
 
 def _resolve(name: str, pairs: tuple[tuple[str, Any], ...]) -> tuple[OpDef, tuple[Any, ...]]:
     """The built-in op ``name`` and its bound arguments, or :class:`~tapem.InvalidRequest`."""

@@ -508,3 +508,20 @@ def test_a_compiled_batched_loss_replays_with_new_data_bit_for_bit() -> None:
         assert np.array_equal(replayed[0], eager[0])
         assert all(np.array_equal(replayed[1][k], eager[1][k]) for k in eager[1])
     assert (compiled.traces, compiled.replays) == (1, 2)  # the data rebound, not baked in
+
+
+@pytest.mark.parametrize("batched", [False, True])
+def test_a_runs_tape_is_freed_without_the_cyclic_collector(batched: bool) -> None:
+    import gc
+    import weakref
+
+    gc.collect()
+    gc.disable()
+    try:
+        out, tape = tm.run(regression(batched=batched)).unwrap()
+        arrays = [weakref.ref(r[0]) for r in tape._nodes if isinstance(r[0], np.ndarray)]
+        assert len(arrays) > 5
+        del out, tape
+        assert all(a() is None for a in arrays)  # no reference cycle keeps the run's arrays
+    finally:
+        gc.enable()
