@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from tapem.arrays import immutable, readonly
 from tapem.batching.levels import Batched, Level, per_sample, real_handle
 from tapem.batching.stacked import Stacked
 from tapem.errors import InvalidArgument, InvalidRequest, NonFinite
@@ -89,7 +90,10 @@ class Batching:
             return per_sample(real, level)
         level = self.levels[-1] if self.levels else None
         if level is not None and level.per_sample_params and requires_grad:
-            copies = np.broadcast_to(value, (level.size, *np.shape(value)))
+            # One copy per sample, all equal: a read-only view that repeats one copy of the
+            # value (tapem's own, so the leaf records the view as it is: no N copies in memory).
+            mine = value if immutable(value) else readonly(np.array(value))
+            copies = np.broadcast_to(mine, (level.size, *np.shape(value)))
             return per_sample(self._leaf(Leaf(copies, name, True)), level)
         return self._leaf(request)
 

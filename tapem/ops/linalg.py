@@ -87,6 +87,8 @@ def _matmul_da(g: Any, out: Any, a: Any, b: Any) -> Any:
         return np.expand_dims(g, -1) * b
     if np.ndim(a) == 1:  # out[..., p] = a[n] . b[..., n, p]
         return np.squeeze(np.matmul(b, np.expand_dims(g, -1)), -1)
+    if np.shape(b)[-1] == 1:  # nothing to sum over: outer products, without a matmul per item
+        return g * np.swapaxes(b, -1, -2)
     return np.matmul(g, np.swapaxes(b, -1, -2))
 
 
@@ -95,6 +97,8 @@ def _matmul_db(g: Any, out: Any, a: Any, b: Any) -> Any:
         return np.expand_dims(g, -1) * a
     if np.ndim(a) == 1:
         return np.expand_dims(a, -1) * np.expand_dims(g, -2)
+    if np.shape(a)[-2] == 1:  # nothing to sum over (a row times a matrix, per item: the
+        return np.swapaxes(a, -1, -2) * g  # per-sample weights' case): outer products
     return np.matmul(np.swapaxes(a, -1, -2), g)
 
 
