@@ -39,9 +39,9 @@ def logits(params, images):
     for name in ("k1", "c1", "k2", "c2", "W", "b"):
         p[name] = yield from tm.param(params[name], name=name)
     x = yield from tm.const(images, name="images")
-    h = yield ops.relu((yield ops.conv(p["k1"], p["c1"], x, 1, 1)))  # [N, 16, 8, 8]
+    h = yield ops.relu(ops.conv(p["k1"], p["c1"], x, 1, 1))  # [N, 16, 8, 8]
     h = yield ops.max_pool(h, (2, 2))  # [N, 16, 4, 4]
-    h = yield ops.relu((yield ops.conv(p["k2"], p["c2"], h, 1, 1)))  # [N, 32, 4, 4]
+    h = yield ops.relu(ops.conv(p["k2"], p["c2"], h, 1, 1))  # [N, 32, 4, 4]
     h = yield ops.max_pool(h, (2, 2))  # [N, 32, 2, 2]
     h = yield ops.flatten(h, 1)  # [N, 128]
     return (yield ops.linear(p["W"], p["b"], h))

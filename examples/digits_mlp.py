@@ -30,7 +30,7 @@ def logits(params, x):
     W2 = yield from tm.param(params["W2"], name="W2")
     b2 = yield from tm.param(params["b2"], name="b2")
     X = yield from tm.const(x, name="x")
-    hidden = yield ops.relu((yield ops.linear(W1, b1, X)))
+    hidden = yield ops.relu(ops.linear(W1, b1, X))  # one yield: the two ops in turn
     return (yield ops.linear(W2, b2, hidden))
 
 

@@ -8,12 +8,11 @@ from __future__ import annotations
 import numpy as np
 
 import tapem as tm
-from tapem import ops
 
 
 @tm.tapem
 def loss(w, b, xs, ys):
-    """Mean squared error of y = W x + b over the samples, one sample at a time."""
+    """Mean squared error of y = W x + b, written for one sample and run over all of them."""
     W = yield from tm.param(w, name="W")
     B = yield from tm.param(b, name="b")
 
@@ -21,10 +20,11 @@ def loss(w, b, xs, ys):
         x, y = sample
         X = yield from tm.const(x)
         Y = yield from tm.const(y)
-        yhat = yield ops.linear(W, B, X)
-        return (yield ops.mse_loss(yhat, Y))
+        err = yield W @ X + B - Y  # one yield per statement, as in numpy
+        return (yield np.mean(err**2))
 
-    return (yield from tm.mean_scalar_over(list(zip(xs, ys, strict=True)), per_sample))
+    # batched=True: the per-sample program runs once, on all the samples stacked
+    return (yield from tm.mean_scalar_over(tm.Collated((xs, ys)), per_sample, batched=True))
 
 
 def main(steps: int = 60, lr: float = 0.1) -> list[float]:
