@@ -144,7 +144,11 @@ def regression_data(n: int = 1000, d: int = 16, seed: int = 0) -> tuple[Array, A
 
 
 @tm.tapem
-def per_sample_loss(w: Array, b: Array, xs: Array, ys: Array) -> tm.Gen[tm.Handle]:
+def per_sample_loss(
+    w: Array, b: Array, xs: Array, ys: Array, batched: bool = False
+) -> tm.Gen[tm.Handle]:
+    """The mean of one sample's loss: over the rows one at a time (TorchLean's tape), or, with
+    ``batched``, once over the collated rows."""
     W = yield from tm.param(w, name="W")
     B = yield from tm.param(b, name="b")
 
@@ -155,6 +159,8 @@ def per_sample_loss(w: Array, b: Array, xs: Array, ys: Array) -> tm.Gen[tm.Handl
         yhat = yield ops.linear(W, B, X)
         return (yield ops.mse_loss(yhat, Y))
 
+    if batched:
+        return (yield from tm.mean_scalar_over(tm.Collated((xs, ys)), one, batched=True))
     return (yield from tm.mean_scalar_over(list(zip(xs, ys, strict=True)), one))
 
 

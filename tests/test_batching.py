@@ -45,10 +45,8 @@ YS = RNG.normal(size=(9, 3))
 LABELS = RNG.integers(0, 3, size=9)
 
 
-@tm.tapem
-def regression(batched: bool, samples: Any = None) -> tm.Gen[tm.Handle]:
-    w = yield from tm.param(W, name="W")
-    b = yield from tm.param(B, name="b")
+def mse_of(w: tm.Handle, b: tm.Handle) -> Any:
+    """One sample's loss of a linear model with parameters ``w`` and ``b``."""
 
     def per_sample(sample: Any) -> tm.Gen[tm.Handle]:
         x, y = sample
@@ -56,8 +54,15 @@ def regression(batched: bool, samples: Any = None) -> tm.Gen[tm.Handle]:
         Y = yield from tm.const(y)
         return (yield ops.mse_loss((yield ops.linear(w, b, X)), Y))
 
+    return per_sample
+
+
+@tm.tapem
+def regression(batched: bool, samples: Any = None) -> tm.Gen[tm.Handle]:
+    w = yield from tm.param(W, name="W")
+    b = yield from tm.param(B, name="b")
     data = list(zip(XS, YS, strict=True)) if samples is None else samples
-    return (yield from tm.mean_scalar_over(data, per_sample, batched=batched))
+    return (yield from tm.mean_scalar_over(data, mse_of(w, b), batched=batched))
 
 
 def test_a_batched_mean_equals_the_loop() -> None:
@@ -408,14 +413,7 @@ def test_mean_scalar_over_dataset_batched_equals_the_loop() -> None:
     def program(batched: bool) -> tm.Gen[tm.Handle]:
         w = yield from tm.param(W, name="W")
         b = yield from tm.param(B, name="b")
-
-        def per_sample(sample: Any) -> tm.Gen[tm.Handle]:
-            x, y = sample
-            X = yield from tm.const(x)
-            Y = yield from tm.const(y)
-            return (yield ops.mse_loss((yield ops.linear(w, b, X)), Y))
-
-        return (yield from tm.mean_scalar_over_dataset(ds, per_sample, batched=batched))
+        return (yield from tm.mean_scalar_over_dataset(ds, mse_of(w, b), batched=batched))
 
     same_value_and_grads(program)
 
