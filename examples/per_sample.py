@@ -29,10 +29,9 @@ def loss(params, batch: tm.Collated, batched: bool = True):
 
     def per_sample(sample):
         x, sign = sample
-        X = yield from tm.const(x)
-        score = yield ops.linear(W, b, X)  # [1]
-        margin = yield score * -sign
-        return (yield ops.sum((yield ops.softplus(margin))))
+        X, S = (yield from tm.const(x)), (yield from tm.const(sign))
+        margin = yield -(ops.linear(W, b, X) * S)  # [1]
+        return (yield np.sum(ops.softplus(margin)))
 
     return (yield from tm.mean_scalar_over(batch, per_sample, tag="iris", batched=batched))
 
