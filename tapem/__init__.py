@@ -46,6 +46,7 @@ from tapem.errors import (
     SourceLocation,
     TapeError,
     UnsupportedOperation,
+    WorkerLost,
 )
 from tapem.fit import History, fit
 from tapem.handle import Handle
@@ -105,6 +106,7 @@ __all__ = [
     "TapeError",
     "UnsupportedOperation",
     "Variadic",
+    "WorkerLost",
     "backward",
     "backward_scalar",
     "check_grads",
