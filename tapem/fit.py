@@ -40,6 +40,7 @@ from typing import Any, Literal
 import numpy as np
 
 from tapem.checkpoint import save_checkpoint
+from tapem.distributed import DataParallel
 from tapem.errors import EmptyDataset, InvalidArgument, NonFinite
 from tapem.interpreters.debugging import Debugging, is_finite
 from tapem.interpreters.eager import Eager
@@ -147,6 +148,7 @@ def fit(
     checkpoint: str | os.PathLike[str] | None = None,
     resume: bool = False,
     progress: bool | None = None,
+    executor: Any = None,
 ) -> History:
     """Train ``params`` until ``epochs`` passes over ``loader`` are done; return the
     :class:`History`. The caller's ``params`` dict and arrays are never changed.
@@ -171,7 +173,11 @@ def fit(
       ending with the same parameters, bit for bit, as an uninterrupted run. Build the
       optimizer, scheduler, loader and early stopping as before; their state comes from the file;
     - ``progress`` shows a tqdm bar per epoch and a summary line; ``None`` (the default): only
-      when stderr is a terminal.
+      when stderr is a terminal;
+    - ``executor`` (a ``dask.distributed.Client`` or a ``concurrent.futures.Executor``) computes
+      each batch's value and gradients data-parallel, one shard per worker
+      (:mod:`tapem.distributed`: ``loss_fn`` must be a mean over the batch's samples); the
+      history is the same up to rounding. Evaluation runs here.
 
     Errors: an empty ``loader`` or ``eval_data`` is an :class:`~tapem.EmptyDataset`; a loss with
     no gradient for any parameter an :class:`~tapem.InvalidArgument` naming it; a NaN/Inf loss,
@@ -196,14 +202,16 @@ def fit(
     clipping = None if clip_grad_norm is None else float(clip_grad_norm)
     interval_is_batch = scheduler_interval == "batch"
     per_batch = scheduler if isinstance(scheduler, LRScheduler) and interval_is_batch else None
+    parallel = None if executor is None else DataParallel(loss_fn, executor)
     epoch = done
     try:
         for epoch in range(done + 1, epochs + 1):
             if early_stopping is not None and early_stopping.stopped:
                 break
             lr = optimizer.lr
+            when = (epoch, epochs)
             train_loss = _train_epoch(
-                loss_fn, history, loader, optimizer, (epoch, epochs), clipping, per_batch, show
+                loss_fn, history, loader, optimizer, when, clipping, per_batch, show, parallel
             )
             eval_loss: float | None = None
             scores: dict[str, float] = {}
@@ -237,6 +245,9 @@ def fit(
             f"{history.epochs} complete epochs"
         )
         raise
+    finally:
+        if parallel is not None:
+            parallel.close()
     if early_stopping is not None and early_stopping.restore_best_params:
         history.params = dict(early_stopping.best_params or history.params)
     return history
@@ -276,6 +287,7 @@ def _train_epoch(
     clipping: float | None,
     per_batch: LRScheduler | None,
     show: bool,
+    parallel: DataParallel | None = None,
 ) -> float:
     """Train one epoch, keeping ``history.params`` at the last good parameters; the mean loss."""
     from tqdm.auto import tqdm
@@ -287,7 +299,9 @@ def _train_epoch(
     loss_sum, count, step = 0.0, 0, 0
     try:
         for step, batch in enumerate(batches, start=1):
-            value = _train_step(loss_fn, history, batch, optimizer, (epoch, step), clipping)
+            value = _train_step(
+                loss_fn, history, batch, optimizer, (epoch, step), clipping, parallel
+            )
             if per_batch is not None:
                 per_batch.step()
             n = _batch_size(batch)
@@ -309,10 +323,14 @@ def _train_step(
     optimizer: Optimizer,
     where: tuple[int, int],
     clipping: float | None,
+    parallel: DataParallel | None = None,
 ) -> float:
     """One optimizer step on ``batch``; ``history.params`` moves only if everything was finite."""
     program = loss_fn(history.params, batch)
-    value, grads = value_and_grad(program)
+    if parallel is None:
+        value, grads = value_and_grad(program)
+    else:
+        value, grads = parallel.value_and_grad(history.params, batch)
     epoch, step = where
     if not grads:
         name = getattr(loss_fn, "__qualname__", repr(loss_fn))

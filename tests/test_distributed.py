@@ -27,6 +27,7 @@ from dask.distributed import Client, LocalCluster
 
 import tapem as tm
 import tapem.distributed
+from tapem.optim import SGD
 
 THIS_FILE = Path(__file__).read_text().splitlines()
 Pair = namedtuple("Pair", ["x", "y"])
@@ -339,6 +340,54 @@ def test_a_process_pool_worker_killed_mid_step_is_a_worker_lost(tmp_path):
             tapem.distributed.value_and_grad(mlp_loss, PARAMS, (XS, YS), broken)
 
 
+def test_fit_never_applies_half_a_step_when_a_worker_dies():
+    """The second batch's shard of 2 kills its worker: the error keeps the parameters of the
+    first step, and the caller's are untouched."""
+    batches = [(XS[:6], YS[:6]), (XS[6:], YS[6:])]  # shards of 3 and 3, then of 2 and 2
+    after_one = tm.fit(mlp_loss, PARAMS, batches[:1], SGD(lr=0.1), 1, progress=False).params
+    loss = functools.partial(dying_loss, 2)
+    with spawn_pool() as broken, pytest.raises(tm.WorkerLost) as caught:
+        tm.fit(loss, PARAMS, batches, SGD(lr=0.1), 1, progress=False, executor=broken)
+    error = caught.value
+    assert error.history.epochs == 0
+    for key in PARAMS:
+        np.testing.assert_allclose(error.params[key], after_one[key], rtol=1e-12, atol=0)
+        assert np.array_equal(PARAMS[key], make_params()[key])
+
+
+# --------------------------------------------------------------------------------------------
+# fit
+
+
+def fit_both_ways(executor, tmp_path, progress=False):
+    samples = list(zip(XS, YS, strict=True)) * 4  # 40 samples
+    histories = []
+    for name, parallel in (("local", None), ("parallel", executor)):
+        opt = SGD(lr=0.1, momentum=0.9)
+        loader = tm.DataLoader(samples, batch_size=16, shuffle=True, seed=3)
+        checkpoint = tmp_path / f"{name}.npz"
+        history = tm.fit(mlp_loss, PARAMS, loader, opt, 3, eval_data=[(XS, YS)],
+                         progress=progress, checkpoint=checkpoint, executor=parallel)  # fmt: skip
+        histories.append(history)
+    return histories
+
+
+@pytest.mark.parametrize("executor", ["client", "pool"])
+def test_fit_on_an_executor_has_the_history_of_fit_without(executor, request, tmp_path, capsys):
+    local, parallel = fit_both_ways(request.getfixturevalue(executor), tmp_path, progress=True)
+    assert parallel.epochs == local.epochs == 3
+    np.testing.assert_allclose(parallel.train_loss, local.train_loss, rtol=1e-12, atol=0)
+    np.testing.assert_allclose(parallel.eval_loss, local.eval_loss, rtol=1e-12, atol=0)
+    assert parallel.learning_rate == local.learning_rate
+    for key in PARAMS:
+        np.testing.assert_allclose(parallel.params[key], local.params[key], rtol=1e-12, atol=0)
+    saved, state = tm.load_checkpoint(tmp_path / "parallel.npz")
+    assert all(np.array_equal(saved[k], parallel.params[k]) for k in PARAMS)
+    captured = capsys.readouterr()
+    assert captured.out.count("epoch 3/3  loss") == 2  # the summary line, both runs
+    assert "epoch 3/3" in captured.err  # the progress bar
+
+
 # --------------------------------------------------------------------------------------------
 # bad arguments: typed errors, raised before anything is shipped
 
@@ -391,6 +440,11 @@ def test_an_executor_that_was_shut_down_is_an_invalid_argument():
     closed.shutdown()
     with pytest.raises(tm.InvalidArgument, match="cannot run tasks any more"):
         tapem.distributed.value_and_grad(mlp_loss, PARAMS, (XS, YS), closed)
+
+
+def test_fit_refuses_an_executor_that_is_none_of_the_two():
+    with pytest.raises(tm.InvalidArgument, match="executor must be a dask"):
+        tm.fit(mlp_loss, PARAMS, [(XS, YS)], SGD(lr=0.1), 1, executor="cluster")
 
 
 # --------------------------------------------------------------------------------------------
