@@ -245,22 +245,22 @@ class WorkerLost(TapeError):
     the ``(start, stop)`` range of the batch that the shard held, ``cause`` what the executor
     reported.
 
-    >>> err = WorkerLost(1, 3, (4, 7), "BrokenProcessPool")
-    >>> "shard 1 of 3 (samples 4:7) was lost" in str(err)
-    True
+    >>> err = WorkerLost(1, 3, (4, 7), "its worker process died")
+    >>> str(err)
+    'shard 1 of 3 (samples 4:7) was lost: its worker process died; the step was not applied'
     """
 
-    def __init__(self, shard: int, shards: int, samples: tuple[int, int], cause: str) -> None:
+    def __init__(
+        self, shard: int, shards: int, samples: tuple[int, int], cause: str, hint: str = ""
+    ) -> None:
         self.shard = shard
         self.shards = shards
         self.samples = samples
         self.cause = cause
         start, stop = samples
         super().__init__(
-            f"shard {shard} of {shards} (samples {start}:{stop}) was lost: its worker died "
-            f"({cause}); the step was not applied. A dask.distributed.Client runs a lost shard "
-            "again on another worker; a concurrent.futures pool that broke cannot run tasks "
-            "any more: make a new one"
+            f"shard {shard} of {shards} (samples {start}:{stop}) was lost: {cause}; the step "
+            "was not applied" + (f"; {hint}" if hint else "")
         )
 
 

@@ -190,6 +190,7 @@ def fit(
     """
     metrics = dict(metrics or {})
     _check_arguments(epochs, eval_data, metrics, scheduler, scheduler_interval, early_stopping)
+    parallel = None if executor is None else DataParallel(loss_fn, executor)  # ships on use
     if resume and checkpoint is None:
         raise InvalidArgument("fit: resume=True continues a checkpoint; pass checkpoint=path")
     history = History(params=dict(params), metrics={name: [] for name in metrics})
@@ -202,7 +203,6 @@ def fit(
     clipping = None if clip_grad_norm is None else float(clip_grad_norm)
     interval_is_batch = scheduler_interval == "batch"
     per_batch = scheduler if isinstance(scheduler, LRScheduler) and interval_is_batch else None
-    parallel = None if executor is None else DataParallel(loss_fn, executor)
     epoch = done
     try:
         for epoch in range(done + 1, epochs + 1):

@@ -74,7 +74,7 @@ def backend_for(executor: Any, loss_fn: LossFn) -> Backend:
     if isinstance(executor, Executor):
         return Futures(executor, loss_fn)
     hint = ""
-    if isinstance(executor, str):
+    if isinstance(executor, str) and "://" in executor:
         hint = f' (a scheduler address: pass dask.distributed.Client("{executor}"))'
     raise InvalidArgument(
         f"{WHO}: executor must be a dask.distributed.Client or a concurrent.futures.Executor "
@@ -131,14 +131,18 @@ class Dask:
         keys = [future.key for future in futures]
         if isinstance(error, distributed.KilledWorker):
             index = keys.index(error.task) if error.task in keys else 0
-            cause = f"Dask gave up after {error.allowed_failures + 1} workers died running it"
+            deaths = error.allowed_failures + 1
+            cause = f"Dask gave up on it after {deaths} workers died running it"
+            hint = "if the loss itself kills its worker (memory, a crash in native code), run "
+            hint += "it in one process to see why; distributed.scheduler.allowed-failures sets "
+            hint += "how many deaths Dask allows"
         elif isinstance(error, CancelledError):
             index = next((i for i, f in enumerate(futures) if f.status != "finished"), 0)
-            cause = "Dask cancelled it: its inputs were lost with their workers, or the client "
-            cause += "lost the scheduler"
+            cause = "Dask cancelled it (its inputs were lost, or the client lost the scheduler)"
+            hint = ""
         else:
             return None
-        return WorkerLost(index, len(spans), spans[index], cause)
+        return WorkerLost(index, len(spans), spans[index], cause, hint)
 
     def close(self) -> None:
         if self.loss is not None:
@@ -173,9 +177,13 @@ class Futures:
             errors = [f.exception() if f.done() else None for f in futures]
             lost = [i for i, e in enumerate(errors) if isinstance(e, BrokenExecutor)]
             if lost:  # a worker died and broke the pool: every shard not finished is lost
-                shards = f"shard{'s' if len(lost) > 1 else ''} {', '.join(map(str, lost))}"
-                cause = f"{type(errors[lost[0]]).__name__}: the pool broke with {shards} unfinished"
-                raise WorkerLost(lost[0], len(spans), spans[lost[0]], cause) from errors[lost[0]]
+                first = errors[lost[0]]
+                unfinished = ", ".join(map(str, lost))
+                cause = f"a worker process died ({type(first).__name__}), and the pool with "
+                cause += f"it: shard{'s' if len(lost) > 1 else ''} {unfinished} unfinished"
+                hint = "a broken pool runs no more tasks: make a new one (a dask.distributed "
+                hint += "Client runs a lost shard again on another worker)"
+                raise WorkerLost(lost[0], len(spans), spans[lost[0]], cause, hint) from first
             for error in errors:
                 if error is not None:
                     raise error
