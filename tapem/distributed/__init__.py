@@ -13,7 +13,7 @@ given a ``Client``).
 ``params[name]`` with ``tm.param`` and returns the **mean** loss over the shard's samples
 (``tm.mean_scalar_over(..., batched=True)`` runs each shard's samples at once). Only a mean
 combines this way; a loss that *sums* over its samples is the caller's to fix (divide by the
-shard's size), as the second assert below shows:
+shard's size), as the last assert below shows:
 
 >>> import numpy as np
 >>> from concurrent.futures import ThreadPoolExecutor
