@@ -8,11 +8,13 @@ from __future__ import annotations
 import numpy as np
 
 import tapem as tm
+from tapem import ops
 
 
 @tm.tapem
-def loss(w, b, xs, ys):
-    """Mean squared error of y = W x + b, written for one sample and run over all of them."""
+def loss(w, b, xs, ys, batched=False):
+    """Mean squared error of y = W x + b, written for one sample and averaged over all of them:
+    one at a time (TorchLean's tape), or with ``batched=True`` once, on the samples stacked."""
     W = yield from tm.param(w, name="W")
     B = yield from tm.param(b, name="b")
 
@@ -20,11 +22,11 @@ def loss(w, b, xs, ys):
         x, y = sample
         X = yield from tm.const(x)
         Y = yield from tm.const(y)
-        err = yield W @ X + B - Y  # one yield per statement, as in numpy
-        return (yield np.mean(err**2))
+        yhat = yield ops.linear(W, B, X)
+        return (yield ops.mse_loss(yhat, Y))
 
-    # batched=True: the per-sample program runs once, on all the samples stacked
-    return (yield from tm.mean_scalar_over(tm.Collated((xs, ys)), per_sample, batched=True))
+    samples = list(zip(xs, ys, strict=True))
+    return (yield from tm.mean_scalar_over(samples, per_sample, batched=batched))
 
 
 def main(steps: int = 60, lr: float = 0.1) -> list[float]:
@@ -37,7 +39,7 @@ def main(steps: int = 60, lr: float = 0.1) -> list[float]:
     # on the new parameters, with the same results as tm.value_and_grad(loss(...)), bit for bit
     compiled = tm.compile(loss)
     for step in range(steps):
-        value, grads = compiled.value_and_grad(w, b, xs, ys)
+        value, grads = compiled.value_and_grad(w, b, xs, ys, True)
         w, b = w - lr * grads["W"], b - lr * grads["b"]
         history.append(float(value))
         if step % 10 == 0 or step == steps - 1:

@@ -16,7 +16,7 @@ A loss is a generator function decorated with :func:`tapem`. It ``yield``\\ s re
 >>> assert np.allclose(grads["w"], 1 - np.tanh([0.0, 1.0]) ** 2)
 """
 
-from tapem import datasets, interpreters, ops, optim
+from tapem import datasets, distributed, interpreters, ops, optim
 from tapem.backward import backward, backward_scalar
 from tapem.batching import BatchingWarning, Collated
 from tapem.checkpoint import load_checkpoint, load_params, save_checkpoint, save_params
@@ -46,6 +46,7 @@ from tapem.errors import (
     SourceLocation,
     TapeError,
     UnsupportedOperation,
+    WorkerLost,
 )
 from tapem.fit import History, fit
 from tapem.handle import Handle
@@ -110,12 +111,14 @@ __all__ = [
     "TapeError",
     "UnsupportedOperation",
     "Variadic",
+    "WorkerLost",
     "backward",
     "backward_scalar",
     "check_grads",
     "compile",
     "const",
     "datasets",
+    "distributed",
     "evaluate",
     "execute",
     "fit",

@@ -13,7 +13,7 @@ True
 from __future__ import annotations
 
 from collections.abc import Container, Iterable, Sequence
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 __all__ = [
     "DomainError",
@@ -29,6 +29,7 @@ __all__ = [
     "SourceLocation",
     "TapeError",
     "UnsupportedOperation",
+    "WorkerLost",
     "require_keys",
 ]
 
@@ -66,6 +67,16 @@ class TapeError(Exception):
         if self.location is None:
             return self.message
         return f"{self.message} (at {self.location})"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # An error raised on a worker process comes back pickled. Exception's own reduce calls
+        # ``type(self)(*self.args)``, which the subclasses' structured signatures refuse; this
+        # rebuilds the error without its __init__: the same type, fields, location and notes.
+        return (_unpickle, (type(self), self.args), self.__dict__)
+
+
+def _unpickle(cls: type[TapeError], args: tuple[Any, ...]) -> TapeError:
+    return cls.__new__(cls, *args)
 
 
 class ShapeMismatch(TapeError):
@@ -222,6 +233,34 @@ class ScriptMismatch(TapeError):
         so_far = "\n".join(f"  {line}" for line in self.log) or "  (nothing)"
         super().__init__(
             f"request {index}: expected {expected}, got {got}\nrequests so far:\n{so_far}"
+        )
+
+
+class WorkerLost(TapeError):
+    """A shard of a data-parallel step (:mod:`tapem.distributed`) that no worker finished: its
+    worker process died and the executor cannot run it again (a ``ProcessPoolExecutor``), or
+    Dask gave up on it after its allowed retries. The step was not applied.
+
+    ``shard`` is the shard's index, ``shards`` the number of shards in the step, ``samples``
+    the ``(start, stop)`` range of the batch that the shard held, ``cause`` what the executor
+    reported.
+
+    >>> err = WorkerLost(1, 3, (4, 7), "its worker process died")
+    >>> str(err)
+    'shard 1 of 3 (samples 4:7) was lost: its worker process died; the step was not applied'
+    """
+
+    def __init__(
+        self, shard: int, shards: int, samples: tuple[int, int], cause: str, hint: str = ""
+    ) -> None:
+        self.shard = shard
+        self.shards = shards
+        self.samples = samples
+        self.cause = cause
+        start, stop = samples
+        super().__init__(
+            f"shard {shard} of {shards} (samples {start}:{stop}) was lost: {cause}; the step "
+            "was not applied" + (f"; {hint}" if hint else "")
         )
 
 

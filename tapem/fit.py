@@ -40,6 +40,7 @@ from typing import Any, Literal
 import numpy as np
 
 from tapem.checkpoint import save_checkpoint
+from tapem.distributed import DataParallel
 from tapem.errors import EmptyDataset, InvalidArgument, NonFinite
 from tapem.interpreters.debugging import Debugging, is_finite
 from tapem.interpreters.eager import Eager
@@ -150,6 +151,7 @@ def fit(
     resume: bool = False,
     progress: bool | None = None,
     compile: bool = True,
+    executor: Any = None,
 ) -> History:
     """Train ``params`` until ``epochs`` passes over ``loader`` are done; return the
     :class:`History`. The caller's ``params`` dict and arrays are never changed.
@@ -177,6 +179,10 @@ def fit(
       when stderr is a terminal;
     - ``compile``: a ``@tm.tapem`` loss is compiled (:func:`tapem.compile`: batches of one
       signature replay a plan traced once), the history the same, bit for bit; ``False``: eager.
+    - ``executor`` (a ``dask.distributed.Client`` or a ``concurrent.futures.Executor``) computes
+      each batch's value and gradients data-parallel, one shard per worker
+      (:mod:`tapem.distributed`: ``loss_fn`` must be a mean over the batch's samples); the
+      history is the same up to rounding. Evaluation runs here.
 
     Errors: an empty ``loader`` or ``eval_data`` is an :class:`~tapem.EmptyDataset`; a loss with
     no gradient for any parameter an :class:`~tapem.InvalidArgument` naming it; a NaN/Inf loss,
@@ -188,8 +194,11 @@ def fit(
     work as before.
     """
     metrics = dict(metrics or {})
-    loss_fn = _as_run(loss_fn, compile)
     _check_arguments(epochs, eval_data, metrics, scheduler, scheduler_interval, early_stopping)
+    # (the workers get the loss as written: each shard runs it eagerly, in its own process)
+    as_written = loss_fn.loss if isinstance(loss_fn, Compiled) else loss_fn
+    parallel = None if executor is None else DataParallel(as_written, executor)  # ships on use
+    loss_fn = _as_run(loss_fn, compile)
     if resume and checkpoint is None:
         raise InvalidArgument("fit: resume=True continues a checkpoint; pass checkpoint=path")
     history = History(params=dict(params), metrics={name: [] for name in metrics})
@@ -208,8 +217,9 @@ def fit(
             if early_stopping is not None and early_stopping.stopped:
                 break
             lr = optimizer.lr
+            when = (epoch, epochs)
             train_loss = _train_epoch(
-                loss_fn, history, loader, optimizer, (epoch, epochs), clipping, per_batch, show
+                loss_fn, history, loader, optimizer, when, clipping, per_batch, show, parallel
             )
             eval_loss: float | None = None
             scores: dict[str, float] = {}
@@ -243,6 +253,9 @@ def fit(
             f"{history.epochs} complete epochs"
         )
         raise
+    finally:
+        if parallel is not None:
+            parallel.close()
     if early_stopping is not None and early_stopping.restore_best_params:
         history.params = dict(early_stopping.best_params or history.params)
     return history
@@ -291,6 +304,7 @@ def _train_epoch(
     clipping: float | None,
     per_batch: LRScheduler | None,
     show: bool,
+    parallel: DataParallel | None = None,
 ) -> float:
     """Train one epoch, keeping ``history.params`` at the last good parameters; the mean loss."""
     from tqdm.auto import tqdm
@@ -302,7 +316,9 @@ def _train_epoch(
     loss_sum, count, step = 0.0, 0, 0
     try:
         for step, batch in enumerate(batches, start=1):
-            value = _train_step(loss_fn, history, batch, optimizer, (epoch, step), clipping)
+            value = _train_step(
+                loss_fn, history, batch, optimizer, (epoch, step), clipping, parallel
+            )
             if per_batch is not None:
                 per_batch.step()
             n = _batch_size(batch)
@@ -324,9 +340,12 @@ def _train_step(
     optimizer: Optimizer,
     where: tuple[int, int],
     clipping: float | None,
+    parallel: DataParallel | None = None,
 ) -> float:
     """One optimizer step on ``batch``; ``history.params`` moves only if everything was finite."""
-    if isinstance(loss_fn, Compiled):
+    if parallel is not None:
+        value, grads = parallel.value_and_grad(history.params, batch)
+    elif isinstance(loss_fn, Compiled):
         value, grads = loss_fn.value_and_grad(history.params, batch)
     else:
         value, grads = value_and_grad(loss_fn(history.params, batch))

@@ -333,3 +333,41 @@ def test_immutable_arrays_are_recorded_without_a_copy_and_changeable_ones_are_co
     owned.flags.writeable = True
     owned[0] = 100.0
     assert tape.value(b)[0] == 1.0 and tape.value(c)[0] == 0.0
+
+
+def every_error() -> list[tm.TapeError]:
+    """One of each TapeError subclass, as tapem raises them."""
+    return [
+        tm.ShapeMismatch("add", [(2,), (3,)], "broadcast them"),
+        tm.InvalidNodeId(7, 3, "add", stale=True),
+        tm.NotScalar(3, (2,)),
+        tm.EmptyDataset("train"),
+        tm.DomainError("log", "an element is <= 0", "use safe_log"),
+        tm.InvalidArgument("pool: kernel 0", op="max_pool"),
+        tm.InvalidRequest(3.0, "yield a request"),
+        tm.NonFinite("exp", 4, "backward", input_id=2, index=(0, 1)),
+        tm.NotAHandle("a program used as a value"),
+        tm.UnsupportedOperation("np.fft.fft of a handle"),
+        tm.ScriptMismatch(2, "add", "mul", ["leaf", "leaf"]),
+        tm.CheckpointError("run.npz", "truncated", "save it again"),
+        tm.WorkerLost(1, 3, (4, 7), "a worker process died", "make a new pool"),
+    ]
+
+
+def test_every_error_survives_pickling_with_its_fields_location_and_notes():
+    """Errors raised on a worker process come back pickled: the same type, message, fields,
+    the user's line and the notes added on the way."""
+    import pickle
+
+    errors = every_error()
+    public = {c for c in vars(tm).values() if isinstance(c, type) and issubclass(c, tm.TapeError)}
+    assert {type(error) for error in errors} == public - {tm.TapeError}
+    for error in errors:
+        error.location = tm.SourceLocation("/home/me/loss.py", 12, "loss")
+        error.add_note("on shard 1")
+        back = pickle.loads(pickle.dumps(error))
+        assert type(back) is type(error)
+        assert str(back) == str(error) and back.args == error.args
+        assert vars(back) == vars(error)
+        assert back.location == ("/home/me/loss.py", 12, "loss")
+        assert back.__notes__ == ["on shard 1"]

@@ -52,3 +52,17 @@ def test_digits_cnn_reaches_97_percent():
 
 def test_per_sample_example_learns():
     assert load("per_sample").main(epochs=15, progress=False) >= 0.85
+
+
+def test_distributed_example_trains_on_a_local_cluster():
+    """Run as a user runs it (a script: its loss travels to the workers by value), on the
+    local cluster it starts and shuts down itself."""
+    import subprocess
+
+    script = EXAMPLES / "distributed.py"
+    done = subprocess.run([sys.executable, str(script), "--epochs", "4", "--no-progress"],
+                          capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "the single-process value and gradients" in done.stdout
+    accuracy = float(done.stdout.split("test accuracy ")[1].split()[0])
+    assert accuracy >= 0.85

@@ -34,6 +34,7 @@ LAYERS: list[tuple[str, ...]] = [
         "tapem.checkpoint",
         "tapem.run_state",
         "tapem.fit",
+        "tapem.distributed",  # data-parallel gradients on Dask or concurrent.futures; fit uses it
     ),
     ("tapem.cli", "tapem.__main__"),  # the command line
     ("tapem",),  # the package's own __init__: the public names

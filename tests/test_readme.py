@@ -33,8 +33,9 @@ def python_blocks() -> list[str]:
 
 
 def test_the_readme_examples_run(tmp_path, monkeypatch):
-    """Every Python block runs, in order, in one namespace (the training block is a sketch of
-    ``examples/digits_mlp.py``, which has its own test, so it only needs to compile)."""
+    """Every Python block runs, in order, in one namespace (the training and data-parallel
+    blocks are sketches of ``examples/digits_mlp.py`` and ``examples/distributed.py``, which
+    have their own tests, so they only need to compile)."""
     import numpy as np
 
     monkeypatch.chdir(tmp_path)
