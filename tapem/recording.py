@@ -127,7 +127,8 @@ class Recording:
         n = len(inputs)
         ids: tuple[int, ...]
         xs: tuple[Any, ...]
-        if n == 2:
+        slow = False  # the checked path runs outside the handlers below, so that its errors are
+        if n == 2:  # not raised with the fast path's KeyError (say) as their context
             try:
                 index = self._binary[rule]  # KeyError: a first use, a name, another arity
                 x, y = inputs
@@ -142,6 +143,8 @@ class Recording:
                 if a is not x._value or b is not y._value:
                     raise _Stale
             except (_Stale, KeyError, AttributeError, IndexError, TypeError):
+                slow = True
+            if slow:
                 return self._op_checked(request)
             if not rule.elementwise or a.shape != b.shape:  # the shape rule, inlined
                 try:
@@ -167,6 +170,8 @@ class Recording:
                 if a is not h._value:
                     raise _Stale
             except (_Stale, KeyError, AttributeError, IndexError, TypeError):
+                slow = True
+            if slow:
                 return self._op_checked(request)
             if not rule.elementwise:
                 try:
@@ -186,6 +191,8 @@ class Recording:
                 if xs[0] is not x._value or xs[1] is not y._value or xs[2] is not z._value:
                     raise _Stale
             except (_Stale, KeyError, AttributeError, IndexError, TypeError, ValueError):
+                slow = True
+            if slow:
                 return self._op_checked(request)
             try:  # the shape rule, inlined
                 if args:
