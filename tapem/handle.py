@@ -93,16 +93,15 @@ class Handle(Arithmetic):
 
     @classmethod
     def _build(cls, name: str, inputs: Any, params: dict[str, Any]) -> Op:
-        rule = _RESOLVED.get(name)
-        return Op(name if rule is None else rule, inputs, params)
+        return Op._build(name, inputs, params)
 
     @classmethod
     def _plain(cls, name: str, inputs: tuple[Any, ...], args: tuple[Any, ...]) -> Op:
-        return make_op(TABLE[name], inputs, args)
+        return Op._plain(name, inputs, args)
 
     @classmethod
     def _const(cls, value: Any) -> Leaf:
-        return Leaf(value, None, False)
+        return Op._const(value)
 
     def __add__(self, other: Any) -> Any:
         if other.__class__ is Handle:
@@ -153,7 +152,7 @@ class Handle(Arithmetic):
         return make_op(_st.transpose, (self,), (None,))
 
 
-_RESOLVED = TABLE
-"""Built-in ops by name: the requests that operators and numpy's functions build on handles and
-requests name their op definition itself, not its name (see ``tapem.requests.resolve_name``)."""
-_requests.resolve_name = dict(TABLE).get  # (a dict: quicker to read than the read-only view)
+# The requests that operators and numpy's functions build on handles and requests name their op
+# definition itself, not its name (see ``tapem.requests.resolve_name``); a dict is quicker to
+# read than the table's read-only view.
+_requests.resolve_name = dict(TABLE).get

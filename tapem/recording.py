@@ -255,26 +255,20 @@ class Recording:
         new = None
         for k, x in enumerate(inputs):
             cls = x.__class__
-            if cls is Handle:
+            if cls is Handle or not (cls is Op or cls is Leaf or isinstance(x, (Op, Leaf))):
                 continue
-            if cls is Op:
-                handle = done.get(id(x))
-                if handle is None:
-                    for y in x._inputs:  # a request of handles is recorded as it is
+            handle = done.get(id(x))
+            if handle is None:
+                if cls is Op:
+                    for y in x._inputs:
                         if y.__class__ is not Handle:
                             handle = self._expression(x, done)
                             break
-                    else:
+                    else:  # a request of handles: recorded as it is, without a detour
                         handle = self.op(x)
-                    done[id(x)] = handle
-            elif cls is Leaf or isinstance(x, (Op, Leaf)):
-                handle = done.get(id(x))
-                if handle is None:
-                    handle = done[id(x)] = (
-                        self._expression(x, done) if isinstance(x, Op) else self.leaf(x)
-                    )
-            else:
-                continue
+                else:
+                    handle = self._expression(x, done) if isinstance(x, Op) else self.leaf(x)
+                done[id(x)] = handle
             if new is None:
                 new = list(inputs)
             new[k] = handle

@@ -186,10 +186,7 @@ class Op(Arithmetic):
 
     @classmethod
     def _plain(cls, name: str, inputs: tuple[Any, ...], args: tuple[Any, ...]) -> Op:
-        rule = resolve_name(name)
-        if rule is None:  # (no op table installed: by name, bound when recorded)
-            return Op(name, inputs, {})
-        return make_op(rule, inputs, args)
+        return make_op(resolve_name(name), inputs, args)  # (a built-in op's name)
 
     # The operators of an expression, as a handle's: the common operands without a detour
     # (a float is a scalar op's parameter, already in its canonical form).
