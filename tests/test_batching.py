@@ -4,6 +4,7 @@ refused at its line, never answered differently."""
 
 from __future__ import annotations
 
+import re
 import warnings
 from pathlib import Path
 from typing import Any
@@ -404,6 +405,24 @@ def test_a_collated_batch_needs_one_row_per_sample_in_every_field(
 ) -> None:
     with pytest.raises(tm.InvalidArgument, match=message):
         tm.Collated(fields)
+
+
+@pytest.mark.parametrize(
+    ("samples", "message"),
+    [
+        ([np.zeros(2), np.zeros(3)], "sample 1 has shape (3,), sample 0 has (2,)"),
+        ([(np.zeros(2), 1), np.zeros(2)], "sample 1 is not structured like sample 0"),
+        ([], "no samples"),
+    ],
+)
+def test_collating_samples_names_the_first_that_differs(samples: Any, message: str) -> None:
+    with pytest.raises(tm.InvalidArgument, match=re.escape(message)):
+        tm.Collated.from_samples(samples)
+
+
+def test_collated_samples_are_stacked_read_only() -> None:
+    batch = tm.Collated.from_samples([{"x": XS[i], "y": LABELS[i]} for i in range(3)])
+    assert np.array_equal(batch.fields["x"], XS[:3]) and not batch.fields["y"].flags.writeable
 
 
 def test_mean_scalar_over_dataset_batched_equals_the_loop() -> None:

@@ -25,6 +25,7 @@ import numpy as np
 from tapem.arrays import immutable, readonly
 from tapem.batching.levels import Batched, Level, per_sample, real_handle
 from tapem.batching.stacked import Stacked
+from tapem.batching.trees import tree_map
 from tapem.errors import InvalidArgument, InvalidRequest, NonFinite
 from tapem.handle import Handle
 from tapem.ops import elementwise, selection, structural
@@ -69,7 +70,7 @@ class Batching:
         del self.levels[self.levels.index(level) :]
         if result is None:  # closed by an error in the per-sample program
             return None
-        return _map_handles(result, lambda h: self._unbatched(h, level))
+        return _real_handles(result, lambda h: self._unbatched(h, level))
 
     def _unbatched(self, handle: Handle, level: Level) -> Handle:
         real = real_handle(handle, level)
@@ -187,14 +188,13 @@ def _sample_by_sample(
     return emit(structural.stack(outs, 0))
 
 
-def _map_handles(tree: Any, f: Callable[[Handle], Handle]) -> Any:
-    if isinstance(tree, Handle):
-        return f(tree)
-    if isinstance(tree, (list, tuple)):
-        return type(tree)(_map_handles(item, f) for item in tree)
-    if isinstance(tree, dict):
-        return {key: _map_handles(item, f) for key, item in tree.items()}
-    raise InvalidArgument(
-        f"tm.vmap: the per-sample program must return handles (or tuples, lists or dicts of "
-        f"them); got a {type(tree).__name__}"
-    )
+def _real_handles(tree: Any, f: Callable[[Handle], Handle]) -> Any:
+    def each(leaf: Any) -> Handle:
+        if isinstance(leaf, Handle):
+            return f(leaf)
+        raise InvalidArgument(
+            f"tm.vmap: the per-sample program must return handles (or tuples, lists or dicts of "
+            f"them); got a {type(leaf).__name__}"
+        )
+
+    return tree_map(tree, each)

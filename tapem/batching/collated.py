@@ -19,7 +19,7 @@ from typing import Any, overload
 
 import numpy as np
 
-from tapem.arrays import readonly
+from tapem.batching.trees import leaves, stacked, tree_map
 from tapem.errors import InvalidArgument
 
 __all__ = ["Collated"]
@@ -32,8 +32,7 @@ class Collated(Sequence[Any]):
     __slots__ = ("_size", "fields")
 
     def __init__(self, fields: Any) -> None:
-        sizes: list[int] = []
-        _leaves(fields, lambda a: sizes.append(_length(a)))
+        sizes = [_length(a) for a in leaves(fields)]
         if not sizes:
             raise InvalidArgument("tm.Collated: give arrays (or tuples, lists or dicts of them)")
         if any(s != sizes[0] for s in sizes):
@@ -51,7 +50,7 @@ class Collated(Sequence[Any]):
         copy): a ``DataLoader``'s ``collate=``."""
         if len(samples) == 0:
             raise InvalidArgument("tm.Collated.from_samples: no samples")
-        return cls(_stacked(list(samples), samples[0]))
+        return cls(stacked(list(samples), "tm.Collated.from_samples"))
 
     def __len__(self) -> int:
         return self._size
@@ -64,40 +63,21 @@ class Collated(Sequence[Any]):
 
     def __getitem__(self, index: int | slice) -> Any:
         if isinstance(index, slice):
-            return Collated(_map(self.fields, lambda a: a[index]))
+            return Collated(tree_map(self.fields, lambda a: a[index]))
         if not -self._size <= index < self._size:
             raise IndexError(f"sample {index} of a batch of {self._size}")
-        return _map(self.fields, lambda a: a[index])
+        return tree_map(self.fields, lambda a: a[index])
 
     def __iter__(self) -> Iterator[Any]:
         return (self[i] for i in range(self._size))
 
     def map(self, f: Callable[[np.ndarray[Any, Any]], Any]) -> Any:
         """The fields with each array replaced by ``f(array)`` (its structure kept)."""
-        return _map(self.fields, f)
+        return tree_map(self.fields, f)
 
     def __repr__(self) -> str:
-        shapes = _map(self.fields, lambda a: f"{np.asarray(a).dtype}{list(np.shape(a))}")
+        shapes = tree_map(self.fields, lambda a: f"{np.asarray(a).dtype}{list(np.shape(a))}")
         return f"Collated({shapes})"
-
-
-def _stacked(samples: list[Any], first: Any) -> Any:
-    if isinstance(first, (tuple, list)):
-        if any(not isinstance(s, (tuple, list)) or len(s) != len(first) for s in samples):
-            raise InvalidArgument("tm.Collated.from_samples: the samples differ in structure")
-        return type(first)(_stacked([s[k] for s in samples], first[k]) for k in range(len(first)))
-    if isinstance(first, dict):
-        if any(not isinstance(s, dict) or s.keys() != first.keys() for s in samples):
-            raise InvalidArgument("tm.Collated.from_samples: the samples differ in structure")
-        return {key: _stacked([s[key] for s in samples], first[key]) for key in first}
-    arrays = [np.asarray(s) for s in samples]
-    for i, a in enumerate(arrays):
-        if a.shape != arrays[0].shape:
-            raise InvalidArgument(
-                f"tm.Collated.from_samples: sample {i} has shape {a.shape}, sample 0 has "
-                f"{arrays[0].shape}"
-            )
-    return readonly(np.stack(arrays))
 
 
 def _length(a: Any) -> int:
@@ -107,22 +87,3 @@ def _length(a: Any) -> int:
             "tm.Collated: a field is a scalar; every field needs an axis 0 over the samples"
         )
     return int(shape[0])
-
-
-def _leaves(tree: Any, f: Callable[[Any], Any]) -> None:
-    if isinstance(tree, (tuple, list)):
-        for item in tree:
-            _leaves(item, f)
-    elif isinstance(tree, dict):
-        for item in tree.values():
-            _leaves(item, f)
-    else:
-        f(tree)
-
-
-def _map(tree: Any, f: Callable[[Any], Any]) -> Any:
-    if isinstance(tree, (tuple, list)):
-        return type(tree)(_map(item, f) for item in tree)
-    if isinstance(tree, dict):
-        return {key: _map(item, f) for key, item in tree.items()}
-    return f(tree)

@@ -31,8 +31,8 @@ from typing import Any, NoReturn
 
 import numpy as np
 
-from tapem.arrays import readonly
 from tapem.batching.collated import Collated
+from tapem.batching.trees import leaves, stacked, tree_map
 from tapem.errors import InvalidArgument
 from tapem.expressions import Arithmetic
 
@@ -252,7 +252,7 @@ def _aligned(x: Stacked, rank: int) -> np.ndarray[Any, Any]:
 
 def _level(values: Any) -> Any:
     """The one batched run the :class:`Stacked` among ``values`` belong to."""
-    levels = {id(x.level): x.level for x in _leaves(values) if isinstance(x, Stacked)}
+    levels = {id(x.level): x.level for x in leaves(values) if isinstance(x, Stacked)}
     if len(levels) > 1:
         refuse("computing with the per-sample data of two nested batched runs")
     return next(iter(levels.values()), None)
@@ -262,31 +262,13 @@ def _per_sample(func: Callable[..., Any], args: Any, kwargs: Any) -> Stacked:
     """``func`` applied to each sample in turn, the results stacked (what any numpy function on
     per-sample data means)."""
     level = _level((args, kwargs))
-    (n,) = {len(x.stacked) for x in _leaves((args, kwargs)) if isinstance(x, Stacked)}
-    results = [func(*_pick(args, i), **_pick(kwargs, i)) for i in range(n)]
+    (n,) = {len(x.stacked) for x in leaves((args, kwargs)) if isinstance(x, Stacked)}
+
+    def pick(i: int) -> Callable[[Any], Any]:  # each Stacked's sample i
+        return lambda x: x.stacked[i] if isinstance(x, Stacked) else x
+
+    results = [func(*tree_map(args, pick(i)), **tree_map(kwargs, pick(i))) for i in range(n)]
     return Stacked(np.stack([np.asarray(r) for r in results]), level)
-
-
-def _leaves(tree: Any) -> Iterator[Any]:
-    if isinstance(tree, (list, tuple)):
-        for item in tree:
-            yield from _leaves(item)
-    elif isinstance(tree, dict):
-        for item in tree.values():
-            yield from _leaves(item)
-    else:
-        yield tree
-
-
-def _pick(tree: Any, i: int) -> Any:
-    """``tree`` with each :class:`Stacked` replaced by its ``i``-th sample."""
-    if isinstance(tree, Stacked):
-        return tree.stacked[i]
-    if isinstance(tree, (list, tuple)):
-        return type(tree)(_pick(item, i) for item in tree)
-    if isinstance(tree, dict):
-        return {key: _pick(item, i) for key, item in tree.items()}
-    return tree
 
 
 def stack_samples(samples: Any, level: Any, tag: str) -> Any:
@@ -302,36 +284,8 @@ def stack_samples(samples: Any, level: Any, tag: str) -> Any:
         return samples.map(
             lambda a: Stacked(a if a.__class__ is np.ndarray else np.asarray(a), level)
         )
-    first = samples[0]
-    if isinstance(first, (tuple, list)):
-        fields = [_field(samples, k, first, tag) for k in range(len(first))]
-        return type(first)(stack_samples(f, level, tag) for f in fields)
-    if isinstance(first, dict):
-        return {key: stack_samples(_field(samples, key, first, tag), level, tag) for key in first}
-    arrays = [np.asarray(s) for s in samples]
-    shape = arrays[0].shape
-    for i, a in enumerate(arrays):
-        if a.shape != shape:
-            raise InvalidArgument(
-                f"{tag}: sample {i} has shape {a.shape}, sample 0 has {shape}; a batched loss "
-                "runs on the samples stacked, so their shapes must be equal (pad them), or "
-                "run the loss sample by sample: batched=False"
-            )
-    return Stacked(readonly(np.stack(arrays)), level)  # ours: its leaf needs no copy
-
-
-def _field(samples: Any, key: Any, first: Any, tag: str) -> list[Any]:
-    """Field ``key`` of every sample, checking that each sample is structured like ``first``."""
-    out = []
-    for i, s in enumerate(samples):
-        if isinstance(first, dict):
-            same = isinstance(s, dict) and s.keys() == first.keys()
-        else:
-            same = isinstance(s, (tuple, list)) and len(s) == len(first)
-        if not same:
-            raise InvalidArgument(
-                f"{tag}: sample {i} is not structured like sample 0 (field {key!r}); a batched "
-                "loss needs every sample alike, or run it sample by sample: batched=False"
-            )
-        out.append(s[key])
-    return out
+    hint = (
+        "; a batched loss runs on the samples stacked, so they must be alike, with equal shapes "
+        "(pad them), or run the loss sample by sample: batched=False"
+    )
+    return tree_map(stacked(samples, tag, hint), lambda a: Stacked(a, level))

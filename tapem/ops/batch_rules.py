@@ -30,6 +30,7 @@ from tapem.requests import Op, make_op
 __all__ = [
     "BatchRule",
     "Emit",
+    "aligned",
     "broadcasting",
     "merged",
     "per_sample_rank",
@@ -83,13 +84,16 @@ def broadcasting(op: Any) -> BatchRule:
     up (:func:`with_axes`). Elementwise ops without a rule of their own are batched this way."""
 
     def batch(emit: Emit, xs: tuple[Any, ...], batched: tuple[bool, ...], args: Any) -> Any:
-        rank = per_sample_rank(xs, batched)
-        aligned = tuple(
-            with_axes(emit, x, rank) if b else x for x, b in zip(xs, batched, strict=True)
-        )
-        return emit(make_op(op, aligned, args))
+        return emit(make_op(op, aligned(emit, xs, batched), args))
 
     return batch
+
+
+def aligned(emit: Emit, xs: Sequence[Any], batched: Sequence[bool]) -> tuple[Any, ...]:
+    """``xs`` with each batched input given the size-1 axes (:func:`with_axes`) that line its
+    samples up with the others, as numpy's broadcasting lines up one sample's inputs."""
+    rank = per_sample_rank(xs, batched)
+    return tuple(with_axes(emit, x, rank) if b else x for x, b in zip(xs, batched, strict=True))
 
 
 def merged(emit: Emit, x: Any, count: int = 2) -> Any:

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from tapem.errors import InvalidArgument, ShapeMismatch
-from tapem.ops.batch_rules import Emit, with_axes
+from tapem.ops.batch_rules import Emit, aligned
 from tapem.ops.dtypes import as_float, float_dtype
 from tapem.ops.opdef import OpDef, ShapeDtype, binary_shape
 from tapem.ops.params import REDUCTION
@@ -162,8 +162,7 @@ def _per_sample(emit: Emit, terms: Any, reduction: str) -> Any:
 
 def _mse_batch(emit: Emit, xs: Any, batched: Any, args: Any) -> Any:
     (reduction,) = args
-    rank = max(len(x.shape) - b for x, b in zip(xs, batched, strict=True))
-    yhat, t = (with_axes(emit, x, rank) if b else x for x, b in zip(xs, batched, strict=True))
+    yhat, t = aligned(emit, xs, batched)
     return _per_sample(emit, emit(make_op(mse_loss, (yhat, t), ("none",))), reduction)
 
 
