@@ -425,6 +425,21 @@ def test_collated_samples_are_stacked_read_only() -> None:
     assert np.array_equal(batch.fields["x"], XS[:3]) and not batch.fields["y"].flags.writeable
 
 
+def test_a_collated_batch_of_named_fields_keeps_their_names() -> None:
+    from typing import NamedTuple
+
+    class Pair(NamedTuple):
+        x: Any
+        y: Any
+
+    batch = tm.Collated(Pair(XS, YS))
+    assert isinstance(batch[1], Pair) and np.array_equal(batch[1].y, YS[1])
+    assert isinstance(batch[2:4].fields, Pair)
+    stacked = tm.Collated.from_samples([Pair(XS[i], YS[i]) for i in range(3)])
+    assert isinstance(stacked.fields, Pair) and np.array_equal(stacked.fields.x, XS[:3])
+    same_value_and_grads(lambda batched: regression(batched=batched, samples=batch))
+
+
 def test_mean_scalar_over_dataset_batched_equals_the_loop() -> None:
     ds = tm.Dataset(list(zip(XS, YS, strict=True)))
 

@@ -21,7 +21,7 @@ import numpy as np
 from tapem.arrays import readonly
 from tapem.errors import InvalidArgument
 
-__all__ = ["leaves", "stacked", "tree_map"]
+__all__ = ["leaves", "rebuilt", "stacked", "tree_map"]
 
 
 def leaves(tree: Any) -> Iterator[Any]:
@@ -36,10 +36,17 @@ def leaves(tree: Any) -> Iterator[Any]:
         yield tree
 
 
+def rebuilt(like: tuple[Any, ...] | list[Any], items: Any) -> Any:
+    """A tuple or list of the kind of ``like`` (a named tuple too) holding ``items``."""
+    if hasattr(like, "_fields"):
+        return type(like)(*items)
+    return type(like)(items)
+
+
 def tree_map(tree: Any, f: Callable[[Any], Any]) -> Any:
     """``tree`` with each leaf replaced by ``f(leaf)``, its structure kept."""
     if isinstance(tree, (tuple, list)):
-        return type(tree)(tree_map(item, f) for item in tree)
+        return rebuilt(tree, [tree_map(item, f) for item in tree])
     if isinstance(tree, dict):
         return {key: tree_map(item, f) for key, item in tree.items()}
     return f(tree)
@@ -56,7 +63,7 @@ def stacked(samples: Sequence[Any], who: str, hint: str = "") -> Any:
         fields = [_field(samples, key, first, who, hint) for key in keys]
         if isinstance(first, dict):
             return {key: stacked(f, who, hint) for key, f in zip(keys, fields, strict=True)}
-        return type(first)(stacked(f, who, hint) for f in fields)
+        return rebuilt(first, [stacked(f, who, hint) for f in fields])
     arrays = [np.asarray(s) for s in samples]
     shape = arrays[0].shape
     for i, a in enumerate(arrays):
