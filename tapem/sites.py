@@ -25,13 +25,22 @@ inside the package, unless its module says it plays the user's part with a modul
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Sized
 from types import CodeType, FrameType, TracebackType
 from typing import Any, TypeAlias
 
 from tapem.errors import SourceLocation
 
-__all__ = ["NO_SITE", "RawSite", "Site", "line_of", "locate", "location_from_traceback"]
+__all__ = [
+    "NO_SITE",
+    "RawSite",
+    "Site",
+    "line_of",
+    "locate",
+    "location_from_traceback",
+    "warn_at",
+]
 
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
 
@@ -92,6 +101,19 @@ def line_of(code: CodeType, offset: int) -> int:
         if start <= offset < end:
             return line if line is not None else code.co_firstlineno
     return code.co_firstlineno
+
+
+def warn_at(
+    raw: RawSite | None, warning: Warning | str, category: type[Warning], stacklevel: int = 2
+) -> None:
+    """Issue ``warning`` at the user's line ``raw`` (where the warnings module shows it and its
+    filters match it), or, where the line is unknown, ``stacklevel`` frames up from the caller
+    (as ``warnings.warn`` counts them)."""
+    if raw is None:
+        warnings.warn(warning, category, stacklevel=stacklevel + 1)
+    else:
+        code, offset = raw
+        warnings.warn_explicit(warning, category, code.co_filename, line_of(code, offset))
 
 
 def _short(filename: str) -> str:

@@ -16,7 +16,6 @@ a :class:`BatchingWarning` naming the op, once per line.
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -32,7 +31,7 @@ from tapem.ops import elementwise, selection, structural
 from tapem.ops.batch_rules import broadcasting
 from tapem.ops.opdef import OpDef
 from tapem.requests import Leaf, Op, make_op
-from tapem.sites import Site, line_of
+from tapem.sites import Site, warn_at
 
 __all__ = ["Batching", "BatchingWarning", "Emitter"]
 
@@ -157,16 +156,11 @@ def _derived(rule: OpDef, site: Site) -> Callable[..., Handle]:
     """The batching rule of an op without one of its own."""
     if rule.elementwise:
         return broadcasting(rule)
-    raw = site.raw()
     message = (
         f"{rule.name} has no batching rule: inside a batched loss it runs once per sample "
         "(give its OpDef a batch= rule to run it once on the whole batch)"
     )
-    if raw is None:
-        warnings.warn(message, BatchingWarning, stacklevel=2)
-    else:
-        code, offset = raw
-        warnings.warn_explicit(message, BatchingWarning, code.co_filename, line_of(code, offset))
+    warn_at(site.raw(), message, BatchingWarning)
     return lambda emit, xs, batched, args: _sample_by_sample(emit, rule, xs, batched, args)
 
 

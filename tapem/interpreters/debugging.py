@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable, Sized
 from math import isfinite
 from types import CodeType
@@ -15,7 +14,7 @@ from tapem.errors import NonFinite, SourceLocation
 from tapem.handle import Handle
 from tapem.protocol import Interpreter, Wrapper
 from tapem.requests import Leaf, Op, Request
-from tapem.sites import NO_SITE, RawSite, Site, line_of, locate
+from tapem.sites import NO_SITE, RawSite, Site, locate, warn_at
 from tapem.tape import Tape
 
 __all__ = ["DebugEvent", "Debugging", "NonFiniteWarning", "is_finite"]
@@ -254,11 +253,4 @@ class Debugging(Wrapper):
         if error.phase in self._warned:
             return
         self._warned.add(error.phase)
-        warning = NonFiniteWarning(error)
-        if raw is None:
-            warnings.warn(warning, stacklevel=3)
-        else:
-            code, offset = raw
-            warnings.warn_explicit(
-                warning, NonFiniteWarning, code.co_filename, line_of(code, offset)
-            )
+        warn_at(raw, NonFiniteWarning(error), NonFiniteWarning, stacklevel=3)
