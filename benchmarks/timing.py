@@ -20,22 +20,31 @@ def best_time(fn: Callable[[], Any], repeats: int, number: int = 1) -> float:
     return best
 
 
-def interleaved(
-    fns: dict[str, Callable[[], Any]],
-    rounds: int,
-    summary: Callable[[Sequence[float]], float] = min,
-) -> dict[str, float]:
-    """Seconds per call of each function (the best, or another ``summary``), calling them in
-    turn ``rounds`` times, so that drift in machine speed hits all of them alike."""
+def rounds_of(
+    fns: dict[str, Callable[[], Any]], rounds: int, number: int = 1
+) -> dict[str, list[float]]:
+    """Seconds per call of each function in each of ``rounds`` rounds, the functions taking turns
+    (``number`` calls per turn), so that drift in machine speed hits all of them alike."""
     for fn in fns.values():  # warm up
         fn()
     times: dict[str, list[float]] = {name: [] for name in fns}
     for _ in range(rounds):
         for name, fn in fns.items():
             start = time.perf_counter()
-            fn()
-            times[name].append(time.perf_counter() - start)
-    return {name: summary(ts) for name, ts in times.items()}
+            for _ in range(number):
+                fn()
+            times[name].append((time.perf_counter() - start) / number)
+    return times
+
+
+def interleaved(
+    fns: dict[str, Callable[[], Any]],
+    rounds: int,
+    summary: Callable[[Sequence[float]], float] = min,
+) -> dict[str, float]:
+    """Seconds per call of each function (the best, or another ``summary``) over
+    :func:`rounds_of`."""
+    return {name: summary(ts) for name, ts in rounds_of(fns, rounds).items()}
 
 
 class Spread(NamedTuple):
@@ -55,15 +64,6 @@ class Spread(NamedTuple):
 
 
 def spread(fns: dict[str, Callable[[], Any]], rounds: int, number: int = 1) -> dict[str, Spread]:
-    """The :class:`Spread` of each function, calling them in turn (``number`` calls per
-    turn) ``rounds`` times, so that drift in machine speed hits all of them alike."""
-    for fn in fns.values():  # warm up
-        fn()
-    times: dict[str, list[float]] = {name: [] for name in fns}
-    for _ in range(rounds):
-        for name, fn in fns.items():
-            start = time.perf_counter()
-            for _ in range(number):
-                fn()
-            times[name].append((time.perf_counter() - start) / number)
+    """The :class:`Spread` of each function over :func:`rounds_of`."""
+    times = rounds_of(fns, rounds, number)
     return {name: Spread(min(ts), statistics.median(ts), max(ts)) for name, ts in times.items()}
