@@ -30,7 +30,7 @@ from tapem.handle import Handle
 from tapem.ops.opdef import OpDef
 from tapem.replay.loops import INT, Loop, int_parts
 from tapem.replay.proxy import ArgArray
-from tapem.replay.reverse import ADD, FIRST, Step
+from tapem.replay.reverse import ADD, FIRST, Step, Vjp
 from tapem.tape import Record
 
 __all__ = ["Names", "Source", "Unreplayable"]
@@ -213,18 +213,17 @@ class Source:
     def backward(self, step: Step, loop: Loop | None = None, base: int = 0) -> list[str]:
         """The lines of one node's contributions, in order."""
         i, edges = step
-        _, _, _, parents, _, args = self.nodes[i]
         g = f"h{i - base}" if loop is not None else f"g{i}"
         lines = []
-        for _, parent, vjp, unbroadcast, mode in edges:
+        for n, (_, parent, vjp, unbroadcast, mode) in enumerate(edges):
             if vjp is None:
                 ct = g
-            else:
-                rule, prefix = vjp
-                operands = [str(k) for k in prefix] + [g, self.val(i, loop, base)]
-                operands += [self.val(p, loop, base) for p in parents]
-                operands += [self.names.literal(a) for a in args]
-                ct = f"{self.names.bind(rule, 'r')}({', '.join(operands)})"
+            elif vjp[2] is None:
+                ct = self.vjp_call(vjp, g, i, loop, base)
+            else:  # the input's part of one call that serves every input (``at_once``), made first
+                if n == 0:
+                    lines.append(f"e = {self.vjp_call(vjp, g, i, loop, base)}")
+                ct = f"e[{vjp[2]}]"
             if unbroadcast:
                 ct = f"ub({ct}, {self.val(parent, loop, base)})"
             if self.debug:
@@ -238,6 +237,15 @@ class Source:
             else:
                 lines.append(f"{to} += {ct}")
         return lines
+
+    def vjp_call(self, vjp: Vjp, g: str, i: int, loop: Loop | None, base: int) -> str:
+        """The call of a VJP rule of node ``i`` (whose cotangent is ``g``)."""
+        rule, prefix, _ = vjp
+        _, _, _, parents, _, args = self.nodes[i]
+        operands = [str(k) for k in prefix] + [g, self.val(i, loop, base)]
+        operands += [self.val(p, loop, base) for p in parents]
+        operands += [self.names.literal(a) for a in args]
+        return f"{self.names.bind(rule, 'r')}({', '.join(operands)})"
 
     def backward_loop(
         self, n: int, loop: Loop, steps: Mapping[int, Step], stored: Sequence[str]
