@@ -281,10 +281,10 @@ class Source:
             return f"{'cp' if copy(value) else 'ro'}(v{value.id})"
         if type(value) is ArgArray:
             return self.rebound(value, None, 0, for_leaf=False)
-        if cls is tuple or cls is list:
+        if isinstance(value, (tuple, list)):  # rebuilt as plain ones, as value_of rebuilds them
             items = "".join(self.held(item, copy) + ", " for item in value)
-            return f"({items})" if cls is tuple else f"[{items}]"
-        if cls is dict:
+            return f"({items})" if isinstance(value, tuple) else f"[{items}]"
+        if isinstance(value, dict):
             pairs = (f"{self.names.literal(k)}: {self.held(v, copy)}" for k, v in value.items())
             return "{" + ", ".join(pairs) + "}"
         if cls in (int, float, bool, str, bytes, complex, type(None)) or isinstance(

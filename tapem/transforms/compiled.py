@@ -41,17 +41,20 @@ from tapem import collector
 from tapem.arrays import readonly
 from tapem.backward import seed_for
 from tapem.errors import InvalidArgument
-from tapem.handle import Handle
 from tapem.interpreters.debugging import Debugging
 from tapem.interpreters.eager import Eager
 from tapem.program import Program
 from tapem.protocol import Interpreter
 from tapem.replay import Plan, Recorder, Traced, Unreplayable, Usage, build
 from tapem.replay.arguments import Slots, fetch, proxied, signature
-from tapem.replay.proxy import ArgArray
 from tapem.replay.reverse import watched
-from tapem.tape import Tape
-from tapem.transforms.gradients import param_keys, run_to_node, value_and_grad, value_of
+from tapem.transforms.gradients import (
+    param_keys,
+    run_to_node,
+    value_and_grad,
+    value_of,
+    values_of,
+)
 from tapem.transforms.running import run_or_raise
 
 __all__ = ["Compiled", "ReplayWarning", "compile"]
@@ -258,22 +261,7 @@ def _run(mode: str, program: Program[Any], recorder: Recorder) -> tuple[Traced, 
         return traced, (tape.value(out), grads)
     result, tape = run_or_raise(program, interpreter=recorder)
     traced = Traced(name, tape, result, None, [], {}, recorder.sources, (), ())
-    return traced, _values(result, tape)
-
-
-def _values(out: Any, tape: Tape) -> Any:
-    """What ``value_of`` returns for ``out`` (an argument's proxy: what it stands for)."""
-    if isinstance(out, Handle):
-        return tape.value(out)
-    if type(out) is ArgArray:
-        return out.value()
-    if type(out) is tuple:
-        return tuple(_values(item, tape) for item in out)
-    if type(out) is list:
-        return [_values(item, tape) for item in out]
-    if type(out) is dict:
-        return {key: _values(item, tape) for key, item in out.items()}
-    return out
+    return traced, values_of(result, tape)
 
 
 def _check_loss(loss: Any) -> None:

@@ -18,6 +18,7 @@ from tapem.handle import Handle
 from tapem.interpreters.eager import Eager
 from tapem.program import Gen, Program, tapem
 from tapem.protocol import Interpreter
+from tapem.replay.proxy import ArgArray
 from tapem.requests import Op
 from tapem.tape import Tape
 from tapem.transforms.running import run_or_raise
@@ -210,18 +211,23 @@ def value_of(program: Program[Any], *, interpreter: Interpreter | None = None) -
     >>> assert np.array_equal(tm.value_of(double(np.arange(3.0))), [0.0, 2.0, 4.0])
     """
     out, tape = run_or_raise(program, interpreter=interpreter)
-    return _values(out, tape)
+    return values_of(out, tape)
 
 
-def _values(out: Any, tape: Tape) -> Any:
+def values_of(out: Any, tape: Tape) -> Any:
+    """What :func:`value_of` returns for a program's result ``out``: each handle's value, in
+    tuples, lists and dicts rebuilt as plain ones (an argument of a compiled loss, while it is
+    traced: what it stands for)."""
     if isinstance(out, Handle):
         return tape.value(out)
     if isinstance(out, tuple):
-        return tuple(_values(item, tape) for item in out)
+        return tuple(values_of(item, tape) for item in out)
     if isinstance(out, list):
-        return [_values(item, tape) for item in out]
+        return [values_of(item, tape) for item in out]
     if isinstance(out, dict):
-        return {key: _values(item, tape) for key, item in out.items()}
+        return {key: values_of(item, tape) for key, item in out.items()}
+    if type(out) is ArgArray:
+        return out.value()
     return out
 
 
