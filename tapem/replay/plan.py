@@ -63,9 +63,10 @@ class Replayed(Exception):
 class Traced(NamedTuple):
     """What a trace recorded. ``result`` is the program's result (value mode) or the output
     node's id; ``cotangents`` the reverse pass's (``None`` in value mode) and ``returned`` what
-    its VJPs returned (:func:`~tapem.replay.reverse.watched`); ``keys`` each parameter's
-    gradient key; ``sources`` the leaves made of argument arrays; ``slots`` the argument arrays
-    and ``places`` where each is, for the listing."""
+    its VJPs returned (:func:`~tapem.replay.reverse.watched`); ``keys`` the key of each
+    gradient, by node id (the parameters that received a cotangent); ``sources`` the leaves
+    made of argument arrays; ``slots`` the argument arrays and ``places`` where each is, for
+    the listing."""
 
     name: str
     tape: Tape
@@ -143,7 +144,7 @@ def build(traced: Traced, *, debug: bool) -> Plan:
         code.used.add(out)
         handed = [f"{_hand(copy(nodes[out][0]))}(v{out})"]
         pairs = [f"{names.literal(key)}: {_hand(copy(grads[i]))}(g{i})" for i, key in
-                 traced.keys.items() if i < len(grads) and grads[i] is not None]  # fmt: skip
+                 traced.keys.items()]  # fmt: skip
         result = f"{handed[0]}, {{{', '.join(pairs)}}}"
     else:
         result = code.held(traced.result, lambda h: copy(nodes[h.id][0]))

@@ -20,8 +20,8 @@ a :func:`watched` view of the tape (so a trace runs the reverse pass once, as ea
 ...     return (yield tm.ops.sum((yield w + b)))
 >>> out, tape = tm.run(f()).unwrap()
 >>> out, seed = seed_for(tape, out, None)
->>> view, returned = watched(tape)
->>> steps, _ = reverse_steps(tape, out, reverse(view, out, seed), returned)
+>>> returned = []
+>>> steps, _ = reverse_steps(tape, out, reverse(watched(tape, returned), out, seed), returned)
 >>> [(node, [(k, parent, unbroadcast, mode) for k, parent, _, unbroadcast, mode in edges])
 ...  for node, edges in steps]
 [(3, [(0, 2, False, 0)]), (2, [(0, 0, False, 0), (1, 1, True, 0)])]
@@ -107,12 +107,11 @@ def _shape_dtype(ct: Any) -> tuple[Any, Any]:
     return getattr(ct, "shape", None), getattr(ct, "dtype", None)
 
 
-def watched(tape: Tape) -> tuple[Tape, Returned]:
-    """A view of ``tape`` (the same records) for a reverse pass, and the list in which its VJP
-    rules note what they return."""
-    returned: Returned = []
+def watched(tape: Tape, returned: Returned) -> Tape:
+    """A view of ``tape`` (the same records) for a reverse pass, whose VJP rules note what they
+    return in ``returned``."""
     rules: list[Any] = [_Watched(rule, returned) for rule in tape._rules]
-    return Tape.adopt(tape._nodes, rules), returned
+    return Tape.adopt(tape._nodes, rules)
 
 
 def reverse_steps(

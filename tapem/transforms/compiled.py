@@ -38,8 +38,6 @@ from typing import Any, Generic, NamedTuple, ParamSpec
 import numpy as np
 
 from tapem import collector
-from tapem.arrays import readonly
-from tapem.backward import seed_for
 from tapem.errors import InvalidArgument
 from tapem.interpreters.debugging import Debugging
 from tapem.interpreters.eager import Eager
@@ -47,10 +45,10 @@ from tapem.program import Program
 from tapem.protocol import Interpreter
 from tapem.replay import Plan, Recorder, Traced, Unreplayable, Usage, build
 from tapem.replay.arguments import Slots, fetch, proxied, signature
-from tapem.replay.reverse import watched
+from tapem.replay.reverse import Returned, watched
 from tapem.transforms.gradients import (
-    param_keys,
-    run_to_node,
+    grads_by_key,
+    run_and_reverse,
     value_and_grad,
     value_of,
     values_of,
@@ -246,17 +244,12 @@ def _run(mode: str, program: Program[Any], recorder: Recorder) -> tuple[Traced, 
     the trace recorded, and the eager result."""
     name = getattr(program, "name", repr(program))
     if mode == _GRADIENTS:
-        with collector.paused():
-            out, tape = run_to_node(program, recorder, "value_and_grad")
-            out, seed = seed_for(tape, out, None)
-            keys = param_keys(tape)
-            view, returned = watched(tape)  # the eager pass, noting what each VJP returns
-            cotangents = recorder.backward(view, out, seed)
-        grads = {
-            key: readonly(cotangents[i])
-            for i, key in keys.items()
-            if i < len(cotangents) and cotangents[i] is not None
-        }
+        returned: Returned = []
+        with collector.paused():  # the eager passes, each VJP noting what it returns
+            view = functools.partial(watched, returned=returned)
+            out, tape, keys, cotangents = run_and_reverse(program, recorder, view)
+        grads = grads_by_key(keys, cotangents)
+        keys = {i: key for i, key in keys.items() if key in grads}  # the plan hands out these
         traced = Traced(name, tape, out, cotangents, returned, keys, recorder.sources, (), ())
         return traced, (tape.value(out), grads)
     result, tape = run_or_raise(program, interpreter=recorder)
