@@ -42,9 +42,10 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from tapem import collector
-from tapem.arrays import immutable, readonly
+from tapem.arrays import readonly
 from tapem.backward import unbroadcast
 from tapem.interpreters.debugging import is_finite
+from tapem.interpreters.eager import leaf_value
 from tapem.replay.codegen import Names, Source, Unreplayable
 from tapem.replay.listing import listing
 from tapem.replay.loops import Loop, find_loops
@@ -79,17 +80,12 @@ class Traced(NamedTuple):
     places: Sequence[str]
 
 
-def _lv(array: Any) -> Any:
-    """What the eager interpreter records for an argument array that is not C-ordered."""
-    return array.copy() if array.flags.writeable or not immutable(array) else array
-
-
 def _cp(value: Any) -> Any:
     return readonly(value.copy())
 
 
 HELPERS = {
-    "ub": unbroadcast, "ro": readonly, "cp": _cp, "lv": _lv, "isf": is_finite,
+    "ub": unbroadcast, "ro": readonly, "cp": _cp, "lv": leaf_value, "isf": is_finite,
     "Bad": Replayed, "asarray": np.asarray, "ones": np.ones,
 }  # fmt: skip
 
