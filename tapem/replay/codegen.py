@@ -28,7 +28,7 @@ import numpy as np
 
 from tapem.handle import Handle
 from tapem.ops.opdef import OpDef
-from tapem.replay.loops import INT, Loop, int_parts
+from tapem.replay.loops import Loop, affine, subscripts
 from tapem.replay.proxy import ArgArray
 from tapem.replay.reverse import ADD, FIRST, Step, Vjp
 from tapem.tape import Record
@@ -152,7 +152,7 @@ class Source:
         steps = iter(loop.steps.get(k, ()) if loop is not None else ())
         slot_step = next(steps, 0)
         if slot_step:
-            expr = f"A[{_affine(proxy.slot, slot_step)}]"
+            expr = f"A[{affine(proxy.slot, slot_step)}]"
         else:
             self.slots.add(proxy.slot)
             expr = f"a{proxy.slot}"
@@ -161,12 +161,7 @@ class Source:
         keys = proxy.keys
         if not for_leaf and proxy.kind is not np.ndarray:
             keys = (*keys[:-1], keys[-1][:-1])  # the element itself, as the program held it
-        shape, ints = int_parts(keys)
-        ints_iter = iter(ints)
-        for key in shape:
-            parts = [_affine(next(ints_iter), next(steps, 0)) if item is INT else
-                     _index_part(item) for item in key]  # fmt: skip
-            expr += f"[{parts[0]}]" if len(parts) == 1 else f"[{', '.join(parts) or '()'}]"
+        expr += subscripts(keys, steps)
         if for_leaf and not proxy.real.flags.c_contiguous:
             expr = f"lv({expr})"  # as Eager records it: a C-ordered copy unless immutable
         return expr
@@ -292,20 +287,3 @@ class Source:
         ):
             return self.names.bind(value, "c")
         raise Unreplayable(f"a {cls.__name__} among the results")
-
-
-def _affine(n: int, step: int) -> str:
-    if step == 0:
-        return str(n)
-    j = "j" if step == 1 else f"{step} * j"
-    return j if n == 0 else f"{j} + {n}" if n > 0 else f"{j} - {-n}"
-
-
-def _index_part(item: Any) -> str:
-    if item is Ellipsis:
-        return "..."
-    if item is None:
-        return "None"
-    assert item.__class__ is slice
-    parts = ["" if b is None else str(b) for b in (item.start, item.stop, item.step)]
-    return ":".join(parts[:2]) if item.step is None else ":".join(parts)

@@ -32,7 +32,7 @@ from typing import Any
 
 from tapem.handle import dtype_code, format_shape
 from tapem.ops.opdef import OpDef
-from tapem.replay.loops import INT, Loop, int_parts
+from tapem.replay.loops import Loop, affine, subscripts
 from tapem.replay.reverse import Step
 
 __all__ = ["listing"]
@@ -90,32 +90,10 @@ def _place(traced: Any, source: Any, loop: Loop | None, i: int) -> str:
     steps = iter(loop.steps.get((i - loop.start) % loop.period, ()) if loop else ())
     slot_step = next(steps, 0)
     if slot_step:
-        place = f"argument {_affine(source.slot, slot_step)}"
+        place = f"argument {affine(source.slot, slot_step)}"
     else:
         place = traced.places[source.slot]
-    shape, ints = int_parts(source.keys)
-    numbers = iter(ints)
-    for key in shape:
-        items = [_affine(next(numbers), next(steps, 0)) if item is INT else _item(item)
-                 for item in key]  # fmt: skip
-        place += f"[{', '.join(items) or '()'}]"
-    return place
-
-
-def _affine(n: int, step: int) -> str:
-    if not step:
-        return str(n)
-    j = "j" if step == 1 else f"{step}*j"
-    return j if n == 0 else f"{j} + {n}" if n > 0 else f"{j} - {-n}"
-
-
-def _item(item: Any) -> str:
-    if item is Ellipsis:
-        return "..."
-    if item.__class__ is slice:
-        parts = ["" if b is None else str(b) for b in (item.start, item.stop, item.step)]
-        return ":".join(parts[:2] if item.step is None else parts)
-    return str(repr(item))
+    return place + subscripts(source.keys, steps)
 
 
 def _reverse(traced: Any, loops: Sequence[Loop], steps: Sequence[Step]) -> list[str]:

@@ -35,7 +35,7 @@ places relative to their iterations, the same steps of the reverse pass.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -44,7 +44,7 @@ from tapem.replay.proxy import ArgArray
 from tapem.replay.reverse import Step
 from tapem.tape import Record
 
-__all__ = ["INT", "Loop", "find_loops", "int_parts", "numbers"]
+__all__ = ["INT", "Loop", "affine", "find_loops", "int_parts", "numbers", "subscripts"]
 
 INT = "#"
 """Where :func:`int_parts` took an integer out of an index."""
@@ -96,6 +96,42 @@ def int_parts(keys: tuple[Any, ...]) -> tuple[tuple[Any, ...], tuple[int, ...]]:
                 parts.append(item)
         shape.append(tuple(parts))
     return tuple(shape), tuple(ints)
+
+
+def subscripts(keys: tuple[Any, ...], steps: Iterator[int]) -> str:
+    """Python source for the basic indices ``keys`` (``[2:5][j + 1, ...]``), each integer of
+    iteration ``j`` of a loop in which it grows by the next of ``steps`` (none left: 0).
+
+    >>> subscripts(((slice(2, 5),), (1, Ellipsis), ()), iter([2]))
+    '[2:5][2 * j + 1, ...][()]'
+    """
+    shape, ints = int_parts(keys)
+    numbers = iter(ints)
+    text = ""
+    for key in shape:
+        parts = [affine(next(numbers), next(steps, 0)) if item is INT else _index_part(item)
+                 for item in key]  # fmt: skip
+        text += f"[{', '.join(parts) or '()'}]"
+    return text
+
+
+def affine(n: int, step: int) -> str:
+    """Python source for ``n`` in iteration ``j`` of a loop in which it grows by ``step``
+    (``2 * j + 1``; ``n`` itself for a step of 0)."""
+    if step == 0:
+        return str(n)
+    j = "j" if step == 1 else f"{step} * j"
+    return j if n == 0 else f"{j} + {n}" if n > 0 else f"{j} - {-n}"
+
+
+def _index_part(item: Any) -> str:
+    if item is Ellipsis:
+        return "..."
+    if item is None:
+        return "None"
+    assert item.__class__ is slice
+    parts = ["" if b is None else str(b) for b in (item.start, item.stop, item.step)]
+    return ":".join(parts[:2]) if item.step is None else ":".join(parts)
 
 
 class _Repeats:
