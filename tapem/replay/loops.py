@@ -146,16 +146,16 @@ class _Repeats:
         nodes: Sequence[Record],
         sources: Mapping[int, ArgArray],
         steps: Sequence[Step],
-        received: Mapping[int, list[int]],
-        reached: Sequence[bool],
         scalars: set[int],
     ) -> None:
         self.nodes = nodes
         self.sources = sources
         self.scalars = scalars
         self.edges = dict(steps)
-        self.received = received
-        self.reached = reached
+        self.received: dict[int, list[int]] = {}  # the nodes each one's contributions come from
+        for i, edges in steps:
+            for _, p, _, _, _ in edges:
+                self.received.setdefault(p, []).append(i)
         self.tokens: list[int] = []
 
     def forward(self, loop: Loop) -> list[Any]:
@@ -187,12 +187,12 @@ class _Repeats:
         """The reverse-pass signature of each node of ``loop``: whether it propagates, the
         contributions it receives before its iteration's own (from the next iteration, or from
         further on: then it cannot roll with the others), and its own contributions."""
-        nodes, reached, received, all_edges = self.nodes, self.reached, self.received, self.edges
+        nodes, received, all_edges = self.nodes, self.received, self.edges
         start, period = loop.start, loop.period
         signatures: list[Any] = []
         for i in range(start, loop.stop):
             k = (i - start) % period
-            if not reached[i]:
+            if i not in received and i not in all_edges:  # the reverse pass does not reach it
                 signatures.append(None)
                 continue
             if nodes[i][4] is None and nodes[i][2]:
@@ -237,16 +237,12 @@ def find_loops(
     nodes: Sequence[Record],
     sources: Mapping[int, ArgArray],
     steps: Sequence[Step] = (),
-    received: Mapping[int, list[int]] | None = None,
-    reached: Sequence[bool] = (),
     scalars: set[int] | None = None,
 ) -> list[Loop]:
-    """The loops of a tape (disjoint, in order). ``steps``, ``received`` and ``reached`` describe
-    its reverse pass (:func:`~tapem.replay.reverse.reverse_steps`); without them, only the
-    forward pass is rolled. ``scalars`` are the argument slots that hold numpy scalars."""
-    repeats = _Repeats(
-        nodes, sources, steps, received or {}, reached or [False] * len(nodes), scalars or set()
-    )
+    """The loops of a tape (disjoint, in order). ``steps`` are its reverse pass's
+    (:func:`~tapem.replay.reverse.reverse_steps`); without them, only the forward pass is
+    rolled. ``scalars`` are the argument slots that hold numpy scalars."""
+    repeats = _Repeats(nodes, sources, steps, scalars or set())
     tokens = repeats.tokens = _tokens(nodes, sources, repeats.scalars)
     covered = np.zeros(len(nodes), dtype=bool)
     loops: list[Loop] = []

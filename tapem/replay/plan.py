@@ -125,9 +125,8 @@ def build(traced: Traced, *, debug: bool) -> Plan:
     grads = traced.cotangents
     if grads is not None:
         out = traced.result
-        steps, received = reverse_steps(tape, out, grads, traced.returned)
-        reached = [i < len(grads) and grads[i] is not None for i in range(len(nodes))]
-        loops = find_loops(nodes, traced.sources, steps, received, reached, scalars)
+        steps = reverse_steps(tape, out, grads, traced.returned)
+        loops = find_loops(nodes, traced.sources, steps, scalars)
     else:
         steps = []
         loops = find_loops(nodes, traced.sources, scalars=scalars)

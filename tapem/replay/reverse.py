@@ -21,7 +21,7 @@ a :func:`watched` view of the tape (so a trace runs the reverse pass once, as ea
 >>> out, tape = tm.run(f()).unwrap()
 >>> out, seed = seed_for(tape, out, None)
 >>> returned = []
->>> steps, _ = reverse_steps(tape, out, reverse(watched(tape, returned), out, seed), returned)
+>>> steps = reverse_steps(tape, out, reverse(watched(tape, returned), out, seed), returned)
 >>> [(node, [(k, parent, unbroadcast, mode) for k, parent, _, unbroadcast, mode in edges])
 ...  for node, edges in steps]
 [(3, [(0, 2, False, 0)]), (2, [(0, 0, False, 0), (1, 1, True, 0)])]
@@ -116,15 +116,13 @@ def watched(tape: Tape, returned: Returned) -> Tape:
 
 def reverse_steps(
     tape: Tape, out: int, cotangents: Sequence[Any], returned: Returned
-) -> tuple[list[Step], dict[int, list[int]]]:
+) -> list[Step]:
     """The steps of the reverse pass from ``out`` that produced ``cotangents``, its VJPs having
-    ``returned`` what they did, and for each node that received a contribution, the ids of the
-    nodes it came from, in order."""
+    ``returned`` what they did."""
     nodes = tape._nodes
     vjps = [rule.vjp for rule in tape._rules]
     raw = iter(returned)
     count: dict[int, int] = {}
-    sources: dict[int, list[int]] = {}
     steps: list[Step] = []
     for i in range(out, -1, -1):
         g = cotangents[i]
@@ -158,13 +156,9 @@ def reverse_steps(
             c = count.get(p, 0)
             count[p] = c + 1
             mode = FIRST if c == 0 else ADD if c == 1 or like.size <= 1 else IADD
-            if c:
-                sources[p].append(i)
-            else:
-                sources[p] = [i]
             edges.append((k, p, vjp, shape != like.shape or dtype != like.dtype, mode))
         if edges:
             steps.append((i, tuple(edges)))
     if next(raw, None) is not None:
         raise AssertionError("the reverse pass called VJPs this walk did not expect")
-    return steps, sources
+    return steps
