@@ -33,7 +33,7 @@ from tapem.replay.proxy import ArgArray
 from tapem.replay.reverse import ADD, FIRST, Step, Vjp
 from tapem.tape import Record
 
-__all__ = ["Names", "Source", "Unreplayable"]
+__all__ = ["Names", "Source", "Unreplayable", "handed"]
 
 
 class Unreplayable(Exception):
@@ -76,7 +76,6 @@ class Source:
         nodes: Sequence[Record],
         rules: Sequence[OpDef],
         sources: Mapping[int, ArgArray],
-        loops: Sequence[Loop],
         names: Names,
         scalars: set[int],
         *,
@@ -85,7 +84,6 @@ class Source:
         self.nodes = nodes
         self.rules = rules
         self.sources = sources
-        self.loops = loops
         self.names = names
         self.debug = debug
         self.scalars = scalars  # argument slots that hold numpy scalars
@@ -273,7 +271,7 @@ class Source:
         cls = value.__class__
         if cls is Handle:
             self.used.add(value.id)
-            return f"{'cp' if copy(value) else 'ro'}(v{value.id})"
+            return handed(f"v{value.id}", copy(value))
         if type(value) is ArgArray:
             return self.rebound(value, None, 0, for_leaf=False)
         if isinstance(value, (tuple, list)):  # rebuilt as plain ones, as value_of rebuilds them
@@ -287,3 +285,9 @@ class Source:
         ):
             return self.names.bind(value, "c")
         raise Unreplayable(f"a {cls.__name__} among the results")
+
+
+def handed(name: str, copy: bool) -> str:
+    """Source that hands out the array ``name`` as eager would: read-only, and copied first if
+    it may share memory with an argument (``copy``)."""
+    return f"{'cp' if copy else 'ro'}({name})"

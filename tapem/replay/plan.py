@@ -46,7 +46,7 @@ from tapem.arrays import readonly
 from tapem.backward import unbroadcast
 from tapem.interpreters.debugging import is_finite
 from tapem.interpreters.eager import leaf_value
-from tapem.replay.codegen import Names, Source, Unreplayable
+from tapem.replay.codegen import Names, Source, Unreplayable, handed
 from tapem.replay.listing import listing
 from tapem.replay.loops import Loop, find_loops
 from tapem.replay.proxy import ArgArray
@@ -121,28 +121,23 @@ def build(traced: Traced, *, debug: bool) -> Plan:
     tape = traced.tape
     nodes = tape._nodes
     scalars = {s for s, value in enumerate(traced.slots) if value.__class__ is not np.ndarray}
-    names = Names(HELPERS)
     grads = traced.cotangents
-    if grads is not None:
-        out = traced.result
-        steps = reverse_steps(tape, out, grads, traced.returned)
-        loops = find_loops(nodes, traced.sources, steps, scalars)
-    else:
-        steps = []
-        loops = find_loops(nodes, traced.sources, scalars=scalars)
-    code = Source(nodes, tape._rules, traced.sources, loops, names, scalars, debug=debug)
+    steps = [] if grads is None else reverse_steps(tape, traced.result, grads, traced.returned)
+    loops = find_loops(nodes, traced.sources, steps, scalars)
+    names = Names(HELPERS)
+    code = Source(nodes, tape._rules, traced.sources, names, scalars, debug=debug)
     segments, stored = _forward(code, loops, len(nodes))
-    backward = _backward(code, loops, steps, stored, traced) if grads is not None else []
     copy = _aliasing(traced)
-    if grads is not None:
-        out = traced.result
-        code.used.add(out)
-        handed = [f"{_hand(copy(nodes[out][0]))}(v{out})"]
-        pairs = [f"{names.literal(key)}: {_hand(copy(grads[i]))}(g{i})" for i, key in
-                 traced.keys.items()]  # fmt: skip
-        result = f"{handed[0]}, {{{', '.join(pairs)}}}"
-    else:
+    if grads is None:
+        backward = []
         result = code.held(traced.result, lambda h: copy(nodes[h.id][0]))
+    else:
+        out = traced.result
+        backward = _backward(code, loops, steps, stored, traced)
+        code.used.add(out)
+        pairs = [f"{names.literal(key)}: {handed(f'g{i}', copy(grads[i]))}" for i, key in
+                 traced.keys.items()]  # fmt: skip
+        result = f"{handed(f'v{out}', copy(nodes[out][0]))}, {{{', '.join(pairs)}}}"
     body = [f"a{s} = A[{s}]" for s in sorted(code.slots)]
     body += _assemble(segments, loops, code.used)
     body += backward
@@ -156,10 +151,6 @@ def build(traced: Traced, *, debug: bool) -> Plan:
     exec(compile(source, f"<tapem plan of {traced.name}>", "exec"), namespace)
     function = namespace["plan"](**names.values)
     return Plan(source, listing(traced, loops, steps), function, loops)
-
-
-def _hand(copy: bool) -> str:
-    return "cp" if copy else "ro"
 
 
 def _forward(code: Source, loops: Sequence[Loop], n: int) -> tuple[list[Any], list[list[str]]]:
