@@ -32,7 +32,7 @@ import functools
 import inspect
 import warnings
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Generic, NamedTuple, ParamSpec
 
 import numpy as np
@@ -182,12 +182,11 @@ class Compiled(Generic[P]):
         try:
             proxy_args, proxy_kwargs, places = proxied(args, kwargs, usage)
             program = self.loss(*proxy_args, **proxy_kwargs)
-            traced, result = _run(mode, program, recorder)
+            traced, result = _run(mode, program, recorder, slots, places)
         except Exception:
             result = self._eager(mode, args, kwargs)  # raises the eager error, if there is one
             self._store(mode, key, _Entry(None, (), "the loss could not be traced"))
             return result
-        traced = traced._replace(slots=slots, places=places)
         self._counts[mode][0] += 1
         try:
             if recorder.failed:
@@ -239,9 +238,12 @@ class Compiled(Generic[P]):
         return self._entries
 
 
-def _run(mode: str, program: Program[Any], recorder: Recorder) -> tuple[Traced, Any]:
+def _run(
+    mode: str, program: Program[Any], recorder: Recorder, slots: Slots, places: Sequence[str]
+) -> tuple[Traced, Any]:
     """Run ``program`` under ``recorder`` as ``value_and_grad`` / ``value_of`` would: what
-    the trace recorded, and the eager result."""
+    the trace recorded (the call's argument arrays being ``slots``, at ``places``), and the
+    eager result."""
     name = getattr(program, "name", repr(program))
     if mode == _GRADIENTS:
         returned: Returned = []
@@ -250,10 +252,12 @@ def _run(mode: str, program: Program[Any], recorder: Recorder) -> tuple[Traced, 
             out, tape, keys, cotangents = run_and_reverse(program, recorder, view)
         grads = grads_by_key(keys, cotangents)
         keys = {i: key for i, key in keys.items() if key in grads}  # the plan hands out these
-        traced = Traced(name, tape, out, cotangents, returned, keys, recorder.sources, (), ())
+        traced = Traced(
+            name, tape, out, cotangents, returned, keys, recorder.sources, slots, places
+        )
         return traced, (tape.value(out), grads)
     result, tape = run_or_raise(program, interpreter=recorder)
-    traced = Traced(name, tape, result, None, [], {}, recorder.sources, (), ())
+    traced = Traced(name, tape, result, None, [], {}, recorder.sources, slots, places)
     return traced, values_of(result, tape)
 
 
