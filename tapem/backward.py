@@ -32,8 +32,20 @@ from tapem.errors import InvalidArgument, NotScalar, TapeError
 from tapem.ops.opdef import ShapeDtype, pass_through
 from tapem.tape import NodeRef, Record, Tape, node_id
 
-__all__ = ["CotangentCheck", "backward", "backward_scalar", "reverse", "seed_for", "unbroadcast"]
+__all__ = [
+    "AT_ONCE",
+    "CotangentCheck",
+    "backward",
+    "backward_scalar",
+    "reverse",
+    "seed_for",
+    "unbroadcast",
+]
 
+
+AT_ONCE = 4
+"""A node of a variadic op with at least this many inputs has every input's cotangent computed
+by one call of its rules' ``at_once``, if they have one (see :class:`~tapem.ops.opdef.Variadic`)."""
 
 CotangentCheck = Callable[[int, int, Any], None]
 """``check(node_id, parent_id, cotangent)``: called on each cotangent a VJP sends a parent."""
@@ -102,7 +114,7 @@ def _reverse(tape: Tape, out: int, seed: Any, check: CotangentCheck | None) -> l
         # a variadic op's rules (``Variadic``) serve any input: n says how many; one with many
         # inputs computes them all at once where it can (each input alone would read them all)
         rules: Any = vjps[index]
-        together = getattr(rules, "at_once", None) if n > 3 else None
+        together = getattr(rules, "at_once", None) if n >= AT_ONCE else None
         if together is not None:
             rules = _Computed(together(*call))
             call = ()  # the computed rules take no arguments (unpacking n inputs per input is n²)

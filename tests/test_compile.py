@@ -8,7 +8,8 @@ arguments is part of the signature (a change traces again).
 
 from __future__ import annotations
 
-from typing import Any
+from collections import OrderedDict
+from typing import Any, NamedTuple
 
 import numpy as np
 import pytest
@@ -270,6 +271,31 @@ def test_value_is_value_of() -> None:
     assert (c.traces, c.replays) == (1, 2)
     got = c.value(params, x)
     assert got["x"] is x and np.shares_memory(got["rows"][0], x)  # as value_of hands them
+
+
+class Pair(NamedTuple):
+    loss: Any
+    doubled: Any
+
+
+def test_a_named_tuple_and_an_ordered_dict_of_handles_are_value_ofs_from_the_first_call() -> None:
+    """Tuples, lists and dicts of any class hold handles (and arguments) as ``value_of`` sees
+    them: the trace's result and the replays' are plain containers of values, as eager's."""
+
+    @tm.tapem
+    def named(params: dict[str, Any], x: Any) -> tm.Gen[Any]:
+        W = yield from tm.param(params["W"], name="W")
+        y = yield ops.linear(W, (yield from tm.param(params["b"])), (yield from tm.const(x)))
+        total = yield ops.sum(y)
+        return Pair(total, (yield total * 2.0)), OrderedDict(y=y, x=x, rows=Pair(x[0], x[1]))
+
+    c = tm.compile(named)
+    for seed in range(3):
+        params, x, _ = params_data(seed)
+        got, want = c.value(params, x), tm.value_of(named(params, x))
+        same_tree(got, want)
+        assert got[1]["x"] is x
+    assert (c.traces, c.replays) == (1, 2)
 
 
 def test_keyword_arguments_and_a_plain_function_argument() -> None:

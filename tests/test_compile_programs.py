@@ -10,6 +10,7 @@ fresh constant and parameter leaves inside the repeats.
 
 from __future__ import annotations
 
+import re
 import warnings
 from typing import Any
 
@@ -162,3 +163,41 @@ def test_a_traced_program_records_the_eager_tape(spec: Spec, repeats: int) -> No
             b.op, b.name, b.requires_grad, b.parents, b.args
         )  # fmt: skip
         assert a.value.dtype == b.value.dtype and a.value.tobytes() == b.value.tobytes()
+
+
+@tm.tapem
+def joined(ws: list[Any], xs: list[Any], repeats: int) -> tm.Gen[tm.Handle]:
+    """``concat`` and ``stack`` of many inputs (params, constants, one handle twice), alone and
+    repeated in a loop."""
+    parts = []
+    for w, x in zip(ws, xs, strict=True):
+        parts.append((yield from tm.param(w)))
+        parts.append((yield from tm.const(x)))
+    parts.append(parts[0])
+    flat = yield ops.concat(parts, axis=0)
+    rows = yield ops.stack(parts, axis=1)
+    h = yield ops.sum(rows, axis=1)
+    for _ in range(repeats):  # h <- sum(stack([h, tanh(h), w0, w1, x0])), rolled into a loop
+        rows = yield ops.stack([h, (yield ops.tanh(h)), parts[0], parts[2], parts[1]], axis=0)
+        h = yield ops.sum(rows, axis=0)
+    return (yield ops.add((yield ops.sum((yield flat * flat))), (yield ops.sum(h))))
+
+
+@pytest.mark.parametrize("n", [4, 40])
+def test_a_replay_computes_the_cotangents_of_concat_and_stack_at_once(n: int) -> None:
+    """A node of ``concat`` / ``stack`` with more than three inputs runs ``at_once`` (one call,
+    every input's cotangent), as eager's reverse pass does, not each input's rule (each of
+    which reads every input: n calls cost n**2)."""
+    c = tm.compile(joined)
+    rng = np.random.default_rng(0)
+    for _ in range(3):
+        ws = [rng.standard_normal(3) for _ in range(n)]
+        xs = [rng.standard_normal(3) for _ in range(n)]
+        same_result(c.value_and_grad(ws, xs, 30), tm.value_and_grad(joined(ws, xs, 30)))
+    assert c.traces == 1 and c.replays == 2
+    plan = c.plan(ws, xs, 30)
+    assert len(plan.loops) == 1 and plan.loops[0].back is not None
+    assert "concat.vjp.at_once[" in plan.listing and "stack.vjp.at_once[" in plan.listing
+    at_once = [line for line in plan.listing.splitlines() if ".at_once[" in line]
+    assert plan.source.count("e = r") == len(at_once) >= 4  # one call per node it serves
+    assert not re.search(r"\br\d+\(\d", plan.source)  # no rule of one input (``rule(i, g, ...)``)

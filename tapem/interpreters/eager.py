@@ -15,16 +15,17 @@ from tapem.tape import Tape
 __all__ = ["Eager", "leaf_value"]
 
 
-def leaf_value(request: Leaf) -> np.ndarray[Any, Any]:
-    """The value a leaf records: the caller's array itself when it is immutable (see
-    :func:`tapem.arrays.immutable`), otherwise a copy, so that changing the array later cannot
-    change the tape.
+def leaf_value(value: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+    """The value a leaf of the array ``value`` records: the array itself when it is immutable
+    (see :func:`tapem.arrays.immutable`), otherwise a copy, so that changing the array later
+    cannot change the tape.
 
     Optimizers, gradients and ``DataLoader`` batches hand out immutable arrays, so a training
     loop copies nothing.
     """
-    value: np.ndarray[Any, Any] = request._value
-    return value if immutable(value) else value.copy()
+    if value.flags.writeable or not immutable(value):  # the test of a writable one, inlined
+        return value.copy()
+    return value
 
 
 class Eager:
@@ -45,10 +46,7 @@ class Eager:
         pass
 
     def leaf(self, request: Leaf) -> Any:
-        value = request._value
-        if value.flags.writeable or not immutable(value):  # the test of a writable one, inlined
-            return value.copy()
-        return value
+        return leaf_value(request._value)
 
     def op(self, request: Op, xs: tuple[Any, ...]) -> Any:
         args = request._args

@@ -85,7 +85,7 @@ class Forward:
         return None
 
     def leaf(self, request: Leaf) -> Any:
-        value: Any = leaf_value(request)
+        value: Any = leaf_value(request._value)
         found = self._tangent_for(request, self._site.node())
         if found is not None:
             key, tangent = found

@@ -28,12 +28,12 @@ import numpy as np
 
 from tapem.handle import Handle
 from tapem.ops.opdef import OpDef
-from tapem.replay.loops import INT, Loop, int_parts
+from tapem.replay.loops import Loop, affine, subscripts
 from tapem.replay.proxy import ArgArray
-from tapem.replay.reverse import ADD, FIRST, Step
+from tapem.replay.reverse import ADD, FIRST, Step, Vjp
 from tapem.tape import Record
 
-__all__ = ["Names", "Source", "Unreplayable"]
+__all__ = ["Names", "Source", "Unreplayable", "handed"]
 
 
 class Unreplayable(Exception):
@@ -76,7 +76,6 @@ class Source:
         nodes: Sequence[Record],
         rules: Sequence[OpDef],
         sources: Mapping[int, ArgArray],
-        loops: Sequence[Loop],
         names: Names,
         scalars: set[int],
         *,
@@ -85,7 +84,6 @@ class Source:
         self.nodes = nodes
         self.rules = rules
         self.sources = sources
-        self.loops = loops
         self.names = names
         self.debug = debug
         self.scalars = scalars  # argument slots that hold numpy scalars
@@ -152,7 +150,7 @@ class Source:
         steps = iter(loop.steps.get(k, ()) if loop is not None else ())
         slot_step = next(steps, 0)
         if slot_step:
-            expr = f"A[{_affine(proxy.slot, slot_step)}]"
+            expr = f"A[{affine(proxy.slot, slot_step)}]"
         else:
             self.slots.add(proxy.slot)
             expr = f"a{proxy.slot}"
@@ -161,12 +159,7 @@ class Source:
         keys = proxy.keys
         if not for_leaf and proxy.kind is not np.ndarray:
             keys = (*keys[:-1], keys[-1][:-1])  # the element itself, as the program held it
-        shape, ints = int_parts(keys)
-        ints_iter = iter(ints)
-        for key in shape:
-            parts = [_affine(next(ints_iter), next(steps, 0)) if item is INT else
-                     _index_part(item) for item in key]  # fmt: skip
-            expr += f"[{parts[0]}]" if len(parts) == 1 else f"[{', '.join(parts) or '()'}]"
+        expr += subscripts(keys, steps)
         if for_leaf and not proxy.real.flags.c_contiguous:
             expr = f"lv({expr})"  # as Eager records it: a C-ordered copy unless immutable
         return expr
@@ -213,18 +206,17 @@ class Source:
     def backward(self, step: Step, loop: Loop | None = None, base: int = 0) -> list[str]:
         """The lines of one node's contributions, in order."""
         i, edges = step
-        _, _, _, parents, _, args = self.nodes[i]
         g = f"h{i - base}" if loop is not None else f"g{i}"
         lines = []
-        for _, parent, vjp, unbroadcast, mode in edges:
+        for n, (_, parent, vjp, unbroadcast, mode) in enumerate(edges):
             if vjp is None:
                 ct = g
-            else:
-                rule, prefix = vjp
-                operands = [str(k) for k in prefix] + [g, self.val(i, loop, base)]
-                operands += [self.val(p, loop, base) for p in parents]
-                operands += [self.names.literal(a) for a in args]
-                ct = f"{self.names.bind(rule, 'r')}({', '.join(operands)})"
+            elif vjp[2] is None:
+                ct = self.vjp_call(vjp, g, i, loop, base)
+            else:  # the input's part of one call that serves every input (``at_once``), made first
+                if n == 0:
+                    lines.append(f"e = {self.vjp_call(vjp, g, i, loop, base)}")
+                ct = f"e[{vjp[2]}]"
             if unbroadcast:
                 ct = f"ub({ct}, {self.val(parent, loop, base)})"
             if self.debug:
@@ -238,6 +230,15 @@ class Source:
             else:
                 lines.append(f"{to} += {ct}")
         return lines
+
+    def vjp_call(self, vjp: Vjp, g: str, i: int, loop: Loop | None, base: int) -> str:
+        """The call of a VJP rule of node ``i`` (whose cotangent is ``g``)."""
+        rule, prefix, _ = vjp
+        _, _, _, parents, _, args = self.nodes[i]
+        operands = [str(k) for k in prefix] + [g, self.val(i, loop, base)]
+        operands += [self.val(p, loop, base) for p in parents]
+        operands += [self.names.literal(a) for a in args]
+        return f"{self.names.bind(rule, 'r')}({', '.join(operands)})"
 
     def backward_loop(
         self, n: int, loop: Loop, steps: Mapping[int, Step], stored: Sequence[str]
@@ -270,13 +271,13 @@ class Source:
         cls = value.__class__
         if cls is Handle:
             self.used.add(value.id)
-            return f"{'cp' if copy(value) else 'ro'}(v{value.id})"
+            return handed(f"v{value.id}", copy(value))
         if type(value) is ArgArray:
             return self.rebound(value, None, 0, for_leaf=False)
-        if cls is tuple or cls is list:
+        if isinstance(value, (tuple, list)):  # rebuilt as plain ones, as value_of rebuilds them
             items = "".join(self.held(item, copy) + ", " for item in value)
-            return f"({items})" if cls is tuple else f"[{items}]"
-        if cls is dict:
+            return f"({items})" if isinstance(value, tuple) else f"[{items}]"
+        if isinstance(value, dict):
             pairs = (f"{self.names.literal(k)}: {self.held(v, copy)}" for k, v in value.items())
             return "{" + ", ".join(pairs) + "}"
         if cls in (int, float, bool, str, bytes, complex, type(None)) or isinstance(
@@ -286,18 +287,7 @@ class Source:
         raise Unreplayable(f"a {cls.__name__} among the results")
 
 
-def _affine(n: int, step: int) -> str:
-    if step == 0:
-        return str(n)
-    j = "j" if step == 1 else f"{step} * j"
-    return j if n == 0 else f"{j} + {n}" if n > 0 else f"{j} - {-n}"
-
-
-def _index_part(item: Any) -> str:
-    if item is Ellipsis:
-        return "..."
-    if item is None:
-        return "None"
-    assert item.__class__ is slice
-    parts = ["" if b is None else str(b) for b in (item.start, item.stop, item.step)]
-    return ":".join(parts[:2]) if item.step is None else ":".join(parts)
+def handed(name: str, copy: bool) -> str:
+    """Source that hands out the array ``name`` as eager would: read-only, and copied first if
+    it may share memory with an argument (``copy``)."""
+    return f"{'cp' if copy else 'ro'}({name})"

@@ -3,9 +3,10 @@
 Nodes read as in a trace's listing (``%13:f64[1] = linear %0 %1 %11``); a leaf says where its
 array comes from (``<- args[2][j + 2]``, rebound at every call) or that it is a constant; a
 node inside a loop is named for iteration ``j`` (``%13+5j``). The reverse pass lists what each
-node sends to which input: the VJP that computes it (or ``pass`` for ``pass_through``), ``sum``
-where the cotangent is summed back to the input's shape and dtype, and how it joins what the
-input has: ``=`` (the first), ``+`` (a new sum), ``+=`` (into the sum's buffer).
+node sends to which input: the VJP that computes it (``vjp.at_once[k]``: input ``k``'s part of
+one call for every input), or ``pass`` for ``pass_through``; ``sum`` where the cotangent is
+summed back to the input's shape and dtype; and how it joins what the input has: ``=`` (the
+first), ``+`` (a new sum), ``+=`` (into the sum's buffer).
 
 >>> import numpy as np
 >>> import tapem as tm
@@ -19,7 +20,7 @@ plan of loss (value and gradients): 4 nodes, 2 leaves rebound to argument arrays
   %1:f64[2] = leaf <- args[1] (rebound)
   %2:f64[2] = mul %0 %1
   %3:f64[] = sum %2 axis=None keepdims=False
-reverse pass: 2 cotangents (2 VJP calls, the rest handed on by pass_through)
+reverse pass: 2 cotangents (2 VJP calls, 0 handed on by pass_through)
   %3 -> %2 = sum.vjp[0]
   %2 -> %0 = mul.vjp[0]
 """
@@ -31,7 +32,7 @@ from typing import Any
 
 from tapem.handle import dtype_code, format_shape
 from tapem.ops.opdef import OpDef
-from tapem.replay.loops import INT, Loop, int_parts
+from tapem.replay.loops import Loop, affine, subscripts
 from tapem.replay.reverse import Step
 
 __all__ = ["listing"]
@@ -89,39 +90,19 @@ def _place(traced: Any, source: Any, loop: Loop | None, i: int) -> str:
     steps = iter(loop.steps.get((i - loop.start) % loop.period, ()) if loop else ())
     slot_step = next(steps, 0)
     if slot_step:
-        place = f"argument {_affine(source.slot, slot_step)}"
+        place = f"argument {affine(source.slot, slot_step)}"
     else:
         place = traced.places[source.slot]
-    shape, ints = int_parts(source.keys)
-    numbers = iter(ints)
-    for key in shape:
-        items = [_affine(next(numbers), next(steps, 0)) if item is INT else _item(item)
-                 for item in key]  # fmt: skip
-        place += f"[{', '.join(items) or '()'}]"
-    return place
-
-
-def _affine(n: int, step: int) -> str:
-    if not step:
-        return str(n)
-    j = "j" if step == 1 else f"{step}*j"
-    return j if n == 0 else f"{j} + {n}" if n > 0 else f"{j} - {-n}"
-
-
-def _item(item: Any) -> str:
-    if item is Ellipsis:
-        return "..."
-    if item.__class__ is slice:
-        parts = ["" if b is None else str(b) for b in (item.start, item.stop, item.step)]
-        return ":".join(parts[:2] if item.step is None else parts)
-    return str(repr(item))
+    return place + subscripts(source.keys, steps)
 
 
 def _reverse(traced: Any, loops: Sequence[Loop], steps: Sequence[Step]) -> list[str]:
     edges = [e for _, es in steps for e in es]
-    calls = sum(1 for e in edges if e[2] is not None)
+    passed = sum(1 for e in edges if e[2] is None)
+    calls = sum(1 for _, es in steps for n, (_, _, vjp, _, _) in enumerate(es)
+                if vjp is not None and (vjp[2] is None or n == 0))  # fmt: skip
     lines = [
-        f"reverse pass: {len(edges)} cotangents ({calls} VJP calls, the rest handed on by "
+        f"reverse pass: {len(edges)} cotangents ({calls} VJP calls, {passed} handed on by "
         "pass_through)"
     ]
     rolled = []
@@ -163,6 +144,9 @@ def _sends(traced: Any, node: int, edges: Sequence[Any], loop: Loop | None, base
     rule: OpDef = traced.tape._rules[traced.tape._nodes[node][4]]
     parts = []
     for k, parent, vjp, unbroadcast, mode in edges:
-        how = "pass" if vjp is None else f"{rule.name}.vjp[{k}]"
+        if vjp is None:
+            how = "pass"
+        else:
+            how = f"{rule.name}.vjp{'' if vjp[2] is None else '.at_once'}[{k}]"
         parts.append(f"{name(parent)} {_JOIN[mode]} {how}{' sum' if unbroadcast else ''}")
     return f"{name(node)} -> " + ", ".join(parts)

@@ -35,7 +35,7 @@ places relative to their iterations, the same steps of the reverse pass.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -44,7 +44,7 @@ from tapem.replay.proxy import ArgArray
 from tapem.replay.reverse import Step
 from tapem.tape import Record
 
-__all__ = ["INT", "Loop", "find_loops", "int_parts", "numbers"]
+__all__ = ["INT", "Loop", "affine", "find_loops", "int_parts", "numbers", "subscripts"]
 
 INT = "#"
 """Where :func:`int_parts` took an integer out of an index."""
@@ -98,6 +98,42 @@ def int_parts(keys: tuple[Any, ...]) -> tuple[tuple[Any, ...], tuple[int, ...]]:
     return tuple(shape), tuple(ints)
 
 
+def subscripts(keys: tuple[Any, ...], steps: Iterator[int]) -> str:
+    """Python source for the basic indices ``keys`` (``[2:5][j + 1, ...]``), each integer of
+    iteration ``j`` of a loop in which it grows by the next of ``steps`` (none left: 0).
+
+    >>> subscripts(((slice(2, 5),), (1, Ellipsis), ()), iter([2]))
+    '[2:5][2 * j + 1, ...][()]'
+    """
+    shape, ints = int_parts(keys)
+    numbers = iter(ints)
+    text = ""
+    for key in shape:
+        parts = [affine(next(numbers), next(steps, 0)) if item is INT else _index_part(item)
+                 for item in key]  # fmt: skip
+        text += f"[{', '.join(parts) or '()'}]"
+    return text
+
+
+def affine(n: int, step: int) -> str:
+    """Python source for ``n`` in iteration ``j`` of a loop in which it grows by ``step``
+    (``2 * j + 1``; ``n`` itself for a step of 0)."""
+    if step == 0:
+        return str(n)
+    j = "j" if step == 1 else f"{step} * j"
+    return j if n == 0 else f"{j} + {n}" if n > 0 else f"{j} - {-n}"
+
+
+def _index_part(item: Any) -> str:
+    if item is Ellipsis:
+        return "..."
+    if item is None:
+        return "None"
+    assert item.__class__ is slice
+    parts = ["" if b is None else str(b) for b in (item.start, item.stop, item.step)]
+    return ":".join(parts[:2]) if item.step is None else ":".join(parts)
+
+
 class _Repeats:
     """Relative signatures of a candidate loop's nodes: a node's signature equals the node's a
     period before it exactly when it repeats it, relative to their iterations (so iterations
@@ -110,16 +146,16 @@ class _Repeats:
         nodes: Sequence[Record],
         sources: Mapping[int, ArgArray],
         steps: Sequence[Step],
-        received: Mapping[int, list[int]],
-        reached: Sequence[bool],
         scalars: set[int],
     ) -> None:
         self.nodes = nodes
         self.sources = sources
         self.scalars = scalars
         self.edges = dict(steps)
-        self.received = received
-        self.reached = reached
+        self.received: dict[int, list[int]] = {}  # the nodes each one's contributions come from
+        for i, edges in steps:
+            for _, p, _, _, _ in edges:
+                self.received.setdefault(p, []).append(i)
         self.tokens: list[int] = []
 
     def forward(self, loop: Loop) -> list[Any]:
@@ -151,12 +187,12 @@ class _Repeats:
         """The reverse-pass signature of each node of ``loop``: whether it propagates, the
         contributions it receives before its iteration's own (from the next iteration, or from
         further on: then it cannot roll with the others), and its own contributions."""
-        nodes, reached, received, all_edges = self.nodes, self.reached, self.received, self.edges
+        nodes, received, all_edges = self.nodes, self.received, self.edges
         start, period = loop.start, loop.period
         signatures: list[Any] = []
         for i in range(start, loop.stop):
             k = (i - start) % period
-            if not reached[i]:
+            if i not in received and i not in all_edges:  # the reverse pass does not reach it
                 signatures.append(None)
                 continue
             if nodes[i][4] is None and nodes[i][2]:
@@ -201,16 +237,12 @@ def find_loops(
     nodes: Sequence[Record],
     sources: Mapping[int, ArgArray],
     steps: Sequence[Step] = (),
-    received: Mapping[int, list[int]] | None = None,
-    reached: Sequence[bool] = (),
     scalars: set[int] | None = None,
 ) -> list[Loop]:
-    """The loops of a tape (disjoint, in order). ``steps``, ``received`` and ``reached`` describe
-    its reverse pass (:func:`~tapem.replay.reverse.reverse_steps`); without them, only the
-    forward pass is rolled. ``scalars`` are the argument slots that hold numpy scalars."""
-    repeats = _Repeats(
-        nodes, sources, steps, received or {}, reached or [False] * len(nodes), scalars or set()
-    )
+    """The loops of a tape (disjoint, in order). ``steps`` are its reverse pass's
+    (:func:`~tapem.replay.reverse.reverse_steps`); without them, only the forward pass is
+    rolled. ``scalars`` are the argument slots that hold numpy scalars."""
+    repeats = _Repeats(nodes, sources, steps, scalars or set())
     tokens = repeats.tokens = _tokens(nodes, sources, repeats.scalars)
     covered = np.zeros(len(nodes), dtype=bool)
     loops: list[Loop] = []

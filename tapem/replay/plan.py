@@ -42,10 +42,11 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from tapem import collector
-from tapem.arrays import immutable, readonly
+from tapem.arrays import readonly
 from tapem.backward import unbroadcast
 from tapem.interpreters.debugging import is_finite
-from tapem.replay.codegen import Names, Source, Unreplayable
+from tapem.interpreters.eager import leaf_value
+from tapem.replay.codegen import Names, Source, Unreplayable, handed
 from tapem.replay.listing import listing
 from tapem.replay.loops import Loop, find_loops
 from tapem.replay.proxy import ArgArray
@@ -63,9 +64,10 @@ class Replayed(Exception):
 class Traced(NamedTuple):
     """What a trace recorded. ``result`` is the program's result (value mode) or the output
     node's id; ``cotangents`` the reverse pass's (``None`` in value mode) and ``returned`` what
-    its VJPs returned (:func:`~tapem.replay.reverse.watched`); ``keys`` each parameter's
-    gradient key; ``sources`` the leaves made of argument arrays; ``slots`` the argument arrays
-    and ``places`` where each is, for the listing."""
+    its VJPs returned (:func:`~tapem.replay.reverse.watched`); ``keys`` the key of each
+    gradient, by node id (the parameters that received a cotangent); ``sources`` the leaves
+    made of argument arrays; ``slots`` the argument arrays and ``places`` where each is, for
+    the listing."""
 
     name: str
     tape: Tape
@@ -78,17 +80,12 @@ class Traced(NamedTuple):
     places: Sequence[str]
 
 
-def _lv(array: Any) -> Any:
-    """What the eager interpreter records for an argument array that is not C-ordered."""
-    return array.copy() if array.flags.writeable or not immutable(array) else array
-
-
 def _cp(value: Any) -> Any:
     return readonly(value.copy())
 
 
 HELPERS = {
-    "ub": unbroadcast, "ro": readonly, "cp": _cp, "lv": _lv, "isf": is_finite,
+    "ub": unbroadcast, "ro": readonly, "cp": _cp, "lv": leaf_value, "isf": is_finite,
     "Bad": Replayed, "asarray": np.asarray, "ones": np.ones,
 }  # fmt: skip
 
@@ -124,29 +121,23 @@ def build(traced: Traced, *, debug: bool) -> Plan:
     tape = traced.tape
     nodes = tape._nodes
     scalars = {s for s, value in enumerate(traced.slots) if value.__class__ is not np.ndarray}
-    names = Names(HELPERS)
     grads = traced.cotangents
-    if grads is not None:
-        out = traced.result
-        steps, received = reverse_steps(tape, out, grads, traced.returned)
-        reached = [i < len(grads) and grads[i] is not None for i in range(len(nodes))]
-        loops = find_loops(nodes, traced.sources, steps, received, reached, scalars)
-    else:
-        steps = []
-        loops = find_loops(nodes, traced.sources, scalars=scalars)
-    code = Source(nodes, tape._rules, traced.sources, loops, names, scalars, debug=debug)
+    steps = [] if grads is None else reverse_steps(tape, traced.result, grads, traced.returned)
+    loops = find_loops(nodes, traced.sources, steps, scalars)
+    names = Names(HELPERS)
+    code = Source(nodes, tape._rules, traced.sources, names, scalars, debug=debug)
     segments, stored = _forward(code, loops, len(nodes))
-    backward = _backward(code, loops, steps, stored, traced) if grads is not None else []
     copy = _aliasing(traced)
-    if grads is not None:
-        out = traced.result
-        code.used.add(out)
-        handed = [f"{_hand(copy(nodes[out][0]))}(v{out})"]
-        pairs = [f"{names.literal(key)}: {_hand(copy(grads[i]))}(g{i})" for i, key in
-                 traced.keys.items() if i < len(grads) and grads[i] is not None]  # fmt: skip
-        result = f"{handed[0]}, {{{', '.join(pairs)}}}"
-    else:
+    if grads is None:
+        backward = []
         result = code.held(traced.result, lambda h: copy(nodes[h.id][0]))
+    else:
+        out = traced.result
+        backward = _backward(code, loops, steps, stored, traced)
+        code.used.add(out)
+        pairs = [f"{names.literal(key)}: {handed(f'g{i}', copy(grads[i]))}" for i, key in
+                 traced.keys.items()]  # fmt: skip
+        result = f"{handed(f'v{out}', copy(nodes[out][0]))}, {{{', '.join(pairs)}}}"
     body = [f"a{s} = A[{s}]" for s in sorted(code.slots)]
     body += _assemble(segments, loops, code.used)
     body += backward
@@ -160,10 +151,6 @@ def build(traced: Traced, *, debug: bool) -> Plan:
     exec(compile(source, f"<tapem plan of {traced.name}>", "exec"), namespace)
     function = namespace["plan"](**names.values)
     return Plan(source, listing(traced, loops, steps), function, loops)
-
-
-def _hand(copy: bool) -> str:
-    return "cp" if copy else "ro"
 
 
 def _forward(code: Source, loops: Sequence[Loop], n: int) -> tuple[list[Any], list[list[str]]]:

@@ -234,25 +234,24 @@ del _name, _op
 def unwrap(tree: Any) -> Any:
     """``tree`` (an argument of a numpy call: lists, tuples and dicts are searched) with each
     proxy replaced by its values, noting that they are read."""
-    if type(tree) is ArgArray:
-        return tree.computed()
-    cls = tree.__class__
-    if cls is tuple or cls is list:
-        return cls(unwrap(item) for item in tree)
-    if cls is dict:
-        return {key: unwrap(item) for key, item in tree.items()}
-    return tree
+    return _map(tree, ArgArray.computed)
 
 
 def plain(tree: Any) -> Any:
     """Like :func:`unwrap`, for calls that read only the structure: nothing is noted."""
+    return _map(tree, ArgArray.value)
+
+
+def _map(tree: Any, of_proxy: Callable[[ArgArray], Any]) -> Any:
+    """``tree`` with ``of_proxy(p)`` for each proxy ``p`` in it (lists, tuples and dicts are
+    searched)."""
     if type(tree) is ArgArray:
-        return tree.value()
+        return of_proxy(tree)
     cls = tree.__class__
     if cls is tuple or cls is list:
-        return cls(plain(item) for item in tree)
+        return cls(_map(item, of_proxy) for item in tree)
     if cls is dict:
-        return {key: plain(item) for key, item in tree.items()}
+        return {key: _map(item, of_proxy) for key, item in tree.items()}
     return tree
 
 

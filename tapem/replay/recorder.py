@@ -28,7 +28,6 @@ stand for the call. The recorder notes that too (``failed``).
 
 from __future__ import annotations
 
-from collections.abc import Sized
 from typing import Any
 
 from tapem.protocol import Interpreter, Wrapper
@@ -52,18 +51,18 @@ class Recorder(Wrapper):
         super().__init__(inner)
         self.sources: dict[int, ArgArray] = {}
         self.failed = False
-        self._nodes: Sized = ()
+        self._site = Site(None)
 
     def begin(self, tape: Tape, site: Site) -> None:
         self.sources = {}
         self.failed = False
-        self._nodes = site.nodes
+        self._site = site
         self.inner.begin(tape, site)
 
     def leaf(self, request: Leaf) -> Any:
         value = request._value
         if type(value) is ArgArray:
-            self.sources[len(self._nodes)] = value  # the id the node gets
+            self.sources[self._site.node()] = value  # the id the node gets
             request = make_leaf(value.real, request._name, request._requires_grad)
         try:
             return self.inner.leaf(request)

@@ -32,26 +32,27 @@ import functools
 import inspect
 import warnings
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Generic, NamedTuple, ParamSpec
 
 import numpy as np
 
 from tapem import collector
-from tapem.arrays import readonly
-from tapem.backward import seed_for
 from tapem.errors import InvalidArgument
-from tapem.handle import Handle
 from tapem.interpreters.debugging import Debugging
 from tapem.interpreters.eager import Eager
 from tapem.program import Program
 from tapem.protocol import Interpreter
 from tapem.replay import Plan, Recorder, Traced, Unreplayable, Usage, build
 from tapem.replay.arguments import Slots, fetch, proxied, signature
-from tapem.replay.proxy import ArgArray
-from tapem.replay.reverse import watched
-from tapem.tape import Tape
-from tapem.transforms.gradients import param_keys, run_to_node, value_and_grad, value_of
+from tapem.replay.reverse import Returned, watched
+from tapem.transforms.gradients import (
+    grads_by_key,
+    run_and_reverse,
+    value_and_grad,
+    value_of,
+    values_of,
+)
 from tapem.transforms.running import run_or_raise
 
 __all__ = ["Compiled", "ReplayWarning", "compile"]
@@ -181,12 +182,11 @@ class Compiled(Generic[P]):
         try:
             proxy_args, proxy_kwargs, places = proxied(args, kwargs, usage)
             program = self.loss(*proxy_args, **proxy_kwargs)
-            traced, result = _run(mode, program, recorder)
+            traced, result = _run(mode, program, recorder, slots, places)
         except Exception:
             result = self._eager(mode, args, kwargs)  # raises the eager error, if there is one
             self._store(mode, key, _Entry(None, (), "the loss could not be traced"))
             return result
-        traced = traced._replace(slots=slots, places=places)
         self._counts[mode][0] += 1
         try:
             if recorder.failed:
@@ -238,42 +238,27 @@ class Compiled(Generic[P]):
         return self._entries
 
 
-def _run(mode: str, program: Program[Any], recorder: Recorder) -> tuple[Traced, Any]:
+def _run(
+    mode: str, program: Program[Any], recorder: Recorder, slots: Slots, places: Sequence[str]
+) -> tuple[Traced, Any]:
     """Run ``program`` under ``recorder`` as ``value_and_grad`` / ``value_of`` would: what
-    the trace recorded, and the eager result."""
+    the trace recorded (the call's argument arrays being ``slots``, at ``places``), and the
+    eager result."""
     name = getattr(program, "name", repr(program))
     if mode == _GRADIENTS:
-        with collector.paused():
-            out, tape = run_to_node(program, recorder, "value_and_grad")
-            out, seed = seed_for(tape, out, None)
-            keys = param_keys(tape)
-            view, returned = watched(tape)  # the eager pass, noting what each VJP returns
-            cotangents = recorder.backward(view, out, seed)
-        grads = {
-            key: readonly(cotangents[i])
-            for i, key in keys.items()
-            if i < len(cotangents) and cotangents[i] is not None
-        }
-        traced = Traced(name, tape, out, cotangents, returned, keys, recorder.sources, (), ())
+        returned: Returned = []
+        with collector.paused():  # the eager passes, each VJP noting what it returns
+            view = functools.partial(watched, returned=returned)
+            out, tape, keys, cotangents = run_and_reverse(program, recorder, view)
+        grads = grads_by_key(keys, cotangents)
+        keys = {i: key for i, key in keys.items() if key in grads}  # the plan hands out these
+        traced = Traced(
+            name, tape, out, cotangents, returned, keys, recorder.sources, slots, places
+        )
         return traced, (tape.value(out), grads)
     result, tape = run_or_raise(program, interpreter=recorder)
-    traced = Traced(name, tape, result, None, [], {}, recorder.sources, (), ())
-    return traced, _values(result, tape)
-
-
-def _values(out: Any, tape: Tape) -> Any:
-    """What ``value_of`` returns for ``out`` (an argument's proxy: what it stands for)."""
-    if isinstance(out, Handle):
-        return tape.value(out)
-    if type(out) is ArgArray:
-        return out.value()
-    if type(out) is tuple:
-        return tuple(_values(item, tape) for item in out)
-    if type(out) is list:
-        return [_values(item, tape) for item in out]
-    if type(out) is dict:
-        return {key: _values(item, tape) for key, item in out.items()}
-    return out
+    traced = Traced(name, tape, result, None, [], {}, recorder.sources, slots, places)
+    return traced, values_of(result, tape)
 
 
 def _check_loss(loss: Any) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator, Sequence
+from collections.abc import Callable, Generator, Mapping, Sequence
 from typing import Any, overload
 
 import numpy as np
@@ -18,6 +18,7 @@ from tapem.handle import Handle
 from tapem.interpreters.eager import Eager
 from tapem.program import Gen, Program, tapem
 from tapem.protocol import Interpreter
+from tapem.replay.proxy import ArgArray
 from tapem.requests import Op
 from tapem.tape import Tape
 from tapem.transforms.running import run_or_raise
@@ -129,15 +130,31 @@ def value_and_grad(
 
 def _value_and_grad(program: Program[Any], interpreter: Interpreter | None) -> tuple[Any, Grads]:
     interp = interpreter if interpreter is not None else Eager()
-    out, tape = run_to_node(program, interp, "value_and_grad")
+    out, tape, keys, cotangents = run_and_reverse(program, interp)
+    return tape.value(out), grads_by_key(keys, cotangents)
+
+
+def run_and_reverse(
+    program: Program[Any], interpreter: Interpreter, view: Callable[[Tape], Tape] | None = None
+) -> tuple[int, Tape, dict[int, str | int], list[Any]]:
+    """What :func:`value_and_grad` computes: ``(out, tape, keys, cotangents)``, the output's
+    node id, the tape, each parameter's key by node id (:func:`param_keys`) and the reverse
+    pass's cotangents from the output. ``view(tape)``, if given, is the tape the reverse pass
+    walks (``tm.compile``'s, whose VJP rules note what they return)."""
+    out, tape = run_to_node(program, interpreter, "value_and_grad")
     out, seed = seed_for(tape, out, None)
     keys = param_keys(tape)
-    grads = interp.backward(tape, out, seed)
-    result: Grads = {}
-    for i, key in keys.items():
-        if i < len(grads) and grads[i] is not None:
-            result[key] = readonly(grads[i])
-    return tape.value(out), result
+    return out, tape, keys, interpreter.backward(tape if view is None else view(tape), out, seed)
+
+
+def grads_by_key(keys: Mapping[int, str | int], cotangents: Sequence[Any]) -> Grads:
+    """Each parameter's gradient under its key (``keys``: by node id), read-only: the cotangent
+    of its node, for the parameters that received one."""
+    return {
+        key: readonly(cotangents[i])
+        for i, key in keys.items()
+        if i < len(cotangents) and cotangents[i] is not None
+    }
 
 
 @overload
@@ -210,18 +227,23 @@ def value_of(program: Program[Any], *, interpreter: Interpreter | None = None) -
     >>> assert np.array_equal(tm.value_of(double(np.arange(3.0))), [0.0, 2.0, 4.0])
     """
     out, tape = run_or_raise(program, interpreter=interpreter)
-    return _values(out, tape)
+    return values_of(out, tape)
 
 
-def _values(out: Any, tape: Tape) -> Any:
+def values_of(out: Any, tape: Tape) -> Any:
+    """What :func:`value_of` returns for a program's result ``out``: each handle's value, in
+    tuples, lists and dicts rebuilt as plain ones (an argument of a compiled loss, while it is
+    traced: what it stands for)."""
     if isinstance(out, Handle):
         return tape.value(out)
     if isinstance(out, tuple):
-        return tuple(_values(item, tape) for item in out)
+        return tuple(values_of(item, tape) for item in out)
     if isinstance(out, list):
-        return [_values(item, tape) for item in out]
+        return [values_of(item, tape) for item in out]
     if isinstance(out, dict):
-        return {key: _values(item, tape) for key, item in out.items()}
+        return {key: values_of(item, tape) for key, item in out.items()}
+    if type(out) is ArgArray:
+        return out.value()
     return out
 
 
@@ -262,11 +284,7 @@ def per_sample_grads(
                 "the program must return the handle of a scalar loss",
             )
         grads = interp.backward(tape, out, np.ones_like(value))
-    result: Grads = {}
-    for i, key in param_keys(tape).items():
-        if i < len(grads) and grads[i] is not None:
-            result[key] = readonly(grads[i])
-    return value, result
+    return value, grads_by_key(param_keys(tape), grads)
 
 
 @tapem
