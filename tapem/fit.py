@@ -40,6 +40,7 @@ from typing import Any, Literal
 import numpy as np
 
 from tapem.checkpoint import save_checkpoint
+from tapem.data.batch import size
 from tapem.distributed import DataParallel
 from tapem.errors import EmptyDataset, InvalidArgument, NonFinite
 from tapem.interpreters.debugging import Debugging, is_finite
@@ -66,9 +67,10 @@ Scheduler = LRScheduler | ReduceLROnPlateau
 class History:
     """What :func:`fit` recorded, one entry per complete epoch, and the parameters.
 
-    ``train_loss`` is the mean training loss of each epoch (weighted by batch); ``eval_loss``
-    and ``metrics[name]`` are measured on the evaluation data at the end of each epoch;
-    ``learning_rate`` is the first parameter group's rate at the start of each epoch.
+    ``train_loss`` is the mean training loss of each epoch (each batch weighted by its number of
+    samples); ``eval_loss`` and ``metrics[name]`` are measured on the evaluation data at the end
+    of each epoch; ``learning_rate`` is the first parameter group's rate at the start of each
+    epoch.
     ``params`` are the trained parameters (with early stopping: the best epoch's; in the
     ``history`` of an error: the last good ones).
     """
@@ -398,18 +400,11 @@ def _diagnose(program: Program[Any], epoch: int, step: int) -> NonFinite:
 
 
 def _batch_size(batch: Any) -> int:
-    """The number of samples in ``batch``: the length of its first field (a tuple's first item,
-    a dict's first value, as :func:`~tapem.data.default_collate` builds them), else of the batch
-    itself (``collate=list``), else 1."""
-    if isinstance(batch, Mapping):
-        first = next(iter(batch.values()), batch)
-    elif isinstance(batch, tuple):
-        first = batch[0]
-    else:
-        first = batch
+    """The number of samples in ``batch`` (:func:`tapem.data.batch.size`: the rows of its
+    fields, nested as :func:`~tapem.data.default_collate` builds them, or its length), else 1."""
     try:
-        return len(first)
-    except TypeError:
+        return size(batch, "fit")
+    except InvalidArgument:
         return 1
 
 

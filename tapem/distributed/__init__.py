@@ -67,6 +67,7 @@ from collections.abc import Callable, Mapping
 from types import TracebackType
 from typing import Any
 
+from tapem.data.batch import take
 from tapem.distributed.executors import backend_for
 from tapem.distributed.shards import (
     WHO,
@@ -75,7 +76,6 @@ from tapem.distributed.shards import (
     check_shards,
     combine,
     count,
-    slice_batch,
     spans,
 )
 from tapem.errors import InvalidArgument
@@ -149,7 +149,7 @@ class DataParallel:
         if self._workers is None and (self._shards is None or isinstance(self._shards, int)):
             self._workers = self._backend.workers()
         runs = spans(n, self._shards, self._workers or 1)
-        pieces = [slice_batch(batch, start, stop) for start, stop in runs]
+        pieces = [take(batch, start, stop) for start, stop in runs]
         results = self._backend.run(dict(params), pieces, runs)
         return combine(results, runs, n)
 
