@@ -102,6 +102,26 @@ def test_get_last_lr_and_state_dict_round_trip() -> None:
         sched2.load_state_dict({"last_epoch": 1})
 
 
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"last_epoch": 5, "base_lrs": [-1.0]},  # the epoch was taken before the rate was checked
+        {"last_epoch": 5, "base_lrs": ["fast"]},
+        {"last_epoch": -1, "base_lrs": [0.5]},
+        {"last_epoch": 5, "base_lrs": [0.5, 0.5]},
+    ],
+)
+def test_a_bad_state_dict_changes_nothing(bad: dict[str, object]) -> None:
+    opt = SGD(lr=0.1)
+    sched = StepLR(opt, step_size=2, gamma=0.5)
+    for _ in range(3):
+        sched.step()
+    before, lr = sched.state_dict(), opt.lr
+    with pytest.raises(tm.InvalidArgument):
+        sched.load_state_dict(bad)
+    assert sched.state_dict() == before and opt.lr == lr
+
+
 def test_sequential_state_dict_round_trip() -> None:
     def build() -> tuple[SGD, SequentialLR]:
         opt = SGD(lr=1.0)

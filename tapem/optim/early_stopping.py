@@ -79,12 +79,12 @@ class EarlyStopping:
         }
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        """Restore :meth:`state_dict`."""
+        """Restore :meth:`state_dict`. Nothing changes on error."""
         names = ("best", "best_epoch", "best_params", "wait", "stopped_epoch")
         require_keys("EarlyStopping.load_state_dict", state, names)
-        best_params = state["best_params"]
-        self.best = float(state["best"])
-        self.best_epoch = int(state["best_epoch"])
-        self.best_params = None if best_params is None else dict(best_params)
-        self.wait = int(state["wait"])
-        self.stopped_epoch = int(state["stopped_epoch"])
+        saved_params = state["best_params"]
+        best, best_epoch = float(state["best"]), int(state["best_epoch"])
+        best_params = None if saved_params is None else dict(saved_params)
+        wait, stopped_epoch = int(state["wait"]), int(state["stopped_epoch"])
+        self.best, self.best_epoch, self.best_params = best, best_epoch, best_params
+        self.wait, self.stopped_epoch = wait, stopped_epoch

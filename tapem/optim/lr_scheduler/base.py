@@ -64,9 +64,9 @@ class LRScheduler(ABC):
         last_epoch = int(state["last_epoch"])
         if last_epoch < 0:
             raise InvalidArgument(f"{owner}: last_epoch must be >= 0, got {last_epoch}")
+        base_lrs = [check_range(owner, "base_lrs[i]", lr, 0.0) for lr in base_lrs]
         before = (self.last_epoch, self.base_lrs)
-        self.last_epoch = last_epoch
-        self.base_lrs = [check_range(owner, "base_lrs[i]", lr, 0.0) for lr in base_lrs]
+        self.last_epoch, self.base_lrs = last_epoch, base_lrs
         try:
             self._apply(last_epoch)
         except BaseException:

@@ -121,12 +121,13 @@ class ReduceLROnPlateau:
         }
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        """Restore :meth:`state_dict`."""
+        """Restore :meth:`state_dict`. Nothing changes on error."""
         owner = "ReduceLROnPlateau.load_state_dict"
         names = ("last_epoch", "best", "num_bad_epochs", "cooldown_counter")
         require_keys(owner, state, names)
         counts = [int(state[name]) for name in ("last_epoch", "num_bad_epochs", "cooldown_counter")]
         if min(counts) < 0:
             raise InvalidArgument(f"{owner}: counters must be >= 0, got {counts}")
+        best = float(state["best"])
         self.last_epoch, self.num_bad_epochs, self.cooldown_counter = counts
-        self.best = float(state["best"])
+        self.best = best
