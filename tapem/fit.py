@@ -35,7 +35,7 @@ import os
 import sys
 from collections.abc import Callable, Iterable, Mapping, Sized
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import numpy as np
 
@@ -58,7 +58,10 @@ from tapem.transforms.gradients import value_and_grad, value_of
 __all__ = ["History", "fit"]
 
 Params = dict[str, np.ndarray[Any, Any]]
+Grads = dict[str | int, Any]
 LossFn = Callable[[Params, Any], Program[Any]]
+GradFn = Callable[[Params, Any], tuple[Any, Grads]]
+ValueFn = Callable[[Params, Any], Any]
 Metric = Callable[[Params, Any], float]
 Scheduler = LRScheduler | ReduceLROnPlateau
 
@@ -197,10 +200,7 @@ def fit(
     """
     metrics = dict(metrics or {})
     _check_arguments(epochs, eval_data, metrics, scheduler, scheduler_interval, early_stopping)
-    # (the workers get the loss as written: each shard runs it eagerly, in its own process)
-    as_written = loss_fn.loss if isinstance(loss_fn, Compiled) else loss_fn
-    parallel = None if executor is None else DataParallel(as_written, executor)  # ships on use
-    loss_fn = _as_run(loss_fn, compile)
+    run = _as_run(loss_fn, compile, executor)
     if resume and checkpoint is None:
         raise InvalidArgument("fit: resume=True continues a checkpoint; pass checkpoint=path")
     history = History(params=dict(params), metrics={name: [] for name in metrics})
@@ -221,12 +221,12 @@ def fit(
             lr = optimizer.lr
             when = (epoch, epochs)
             train_loss = _train_epoch(
-                loss_fn, history, loader, optimizer, when, clipping, per_batch, show, parallel
+                run, history, loader, optimizer, when, clipping, per_batch, show
             )
             eval_loss: float | None = None
             scores: dict[str, float] = {}
             if eval_data is not None:
-                eval_loss, scores = _evaluate(loss_fn, history.params, eval_data, metrics, epoch)
+                eval_loss, scores = _evaluate(run, history.params, eval_data, metrics, epoch)
             history.train_loss.append(train_loss)
             history.learning_rate.append(lr)
             if eval_loss is not None:
@@ -256,20 +256,48 @@ def fit(
         )
         raise
     finally:
-        if parallel is not None:
-            parallel.close()
+        if run.parallel is not None:
+            run.parallel.close()
     if early_stopping is not None and early_stopping.restore_best_params:
         history.params = dict(early_stopping.best_params or history.params)
     return history
 
 
-def _as_run(loss_fn: LossFn, compile: bool) -> LossFn:
-    """``loss_fn`` compiled if ``compile`` and it is a @tm.tapem function, else eager."""
-    if isinstance(loss_fn, Compiled):
-        return loss_fn if compile else loss_fn.loss
-    if compile and callable(getattr(loss_fn, "__tapem_generator__", None)):
-        return compile_loss(loss_fn)
-    return loss_fn
+class _Run(NamedTuple):
+    """How :func:`fit` runs the loss, decided once."""
+
+    loss: LossFn
+    """The loss as written: its programs for diagnosing a NaN, its name for errors."""
+    grad: GradFn
+    """``(params, batch) -> (value, grads)``, for the steps."""
+    value: ValueFn
+    """``(params, batch) -> value``, for evaluation."""
+    parallel: DataParallel | None
+    """What computes ``grad`` data-parallel (closed when fit ends), if there is an executor."""
+
+
+def _as_run(loss_fn: LossFn, compile: bool, executor: Any) -> _Run:
+    """``loss_fn`` replayed by a plan (:func:`tapem.compile`) if ``compile`` and it is a
+    @tm.tapem function, else run eagerly; its gradients computed on ``executor`` if given."""
+    loss = loss_fn.loss if isinstance(loss_fn, Compiled) else loss_fn
+    grad: GradFn
+    value: ValueFn
+    if compile and callable(getattr(loss, "__tapem_generator__", None)):
+        compiled = loss_fn if isinstance(loss_fn, Compiled) else compile_loss(loss)
+        grad, value = compiled.value_and_grad, compiled.value
+    else:
+
+        def grad(params: Params, batch: Any) -> tuple[Any, Grads]:
+            return value_and_grad(loss(params, batch))
+
+        def value(params: Params, batch: Any) -> Any:
+            return value_of(loss(params, batch))
+
+    if executor is None:
+        return _Run(loss, grad, value, None)
+    # the workers get the loss as written: each shard runs it eagerly, in its own process
+    parallel = DataParallel(loss, executor)  # ships the loss on its first step
+    return _Run(loss, parallel.value_and_grad, value, parallel)
 
 
 def _check_arguments(
@@ -298,7 +326,7 @@ def _check_arguments(
 
 
 def _train_epoch(
-    loss_fn: LossFn,
+    run: _Run,
     history: History,
     loader: Iterable[Any],
     optimizer: Optimizer,
@@ -306,7 +334,6 @@ def _train_epoch(
     clipping: float | None,
     per_batch: LRScheduler | None,
     show: bool,
-    parallel: DataParallel | None = None,
 ) -> float:
     """Train one epoch, keeping ``history.params`` at the last good parameters; the mean loss."""
     from tqdm.auto import tqdm
@@ -318,9 +345,7 @@ def _train_epoch(
     loss_sum, count, step = 0.0, 0, 0
     try:
         for step, batch in enumerate(batches, start=1):
-            value = _train_step(
-                loss_fn, history, batch, optimizer, (epoch, step), clipping, parallel
-            )
+            value = _train_step(run, history, batch, optimizer, (epoch, step), clipping)
             if per_batch is not None:
                 per_batch.step()
             n = _batch_size(batch)
@@ -336,31 +361,25 @@ def _train_epoch(
 
 
 def _train_step(
-    loss_fn: LossFn,
+    run: _Run,
     history: History,
     batch: Any,
     optimizer: Optimizer,
     where: tuple[int, int],
     clipping: float | None,
-    parallel: DataParallel | None = None,
 ) -> float:
     """One optimizer step on ``batch``; ``history.params`` moves only if everything was finite."""
-    if parallel is not None:
-        value, grads = parallel.value_and_grad(history.params, batch)
-    elif isinstance(loss_fn, Compiled):
-        value, grads = loss_fn.value_and_grad(history.params, batch)
-    else:
-        value, grads = value_and_grad(loss_fn(history.params, batch))
+    value, grads = run.grad(history.params, batch)
     epoch, step = where
     if not grads:
-        name = getattr(loss_fn, "__qualname__", repr(loss_fn))
+        name = getattr(run.loss, "__qualname__", repr(run.loss))
         raise InvalidArgument(
             f"fit: the loss {name} has no gradient for any parameter (epoch {epoch}, batch "
             f"{step}): it declares no tm.param, or depends on none; declare each trainable "
             "array with tm.param(params[name], name=name)"
         )
     if not (is_finite(value) and all(is_finite(g) for g in grads.values())):
-        raise _diagnose(loss_fn(history.params, batch), epoch, step)
+        raise _diagnose(run.loss(history.params, batch), epoch, step)
     if clipping is not None:
         grads, _ = clip.clip_grad_norm(grads, clipping)
     before = optimizer.state_dict()
@@ -409,7 +428,7 @@ def _batch_size(batch: Any) -> int:
 
 
 def _evaluate(
-    loss_fn: LossFn,
+    run: _Run,
     params: Params,
     data: Iterable[Any],
     metrics: Mapping[str, Metric],
@@ -419,10 +438,7 @@ def _evaluate(
     loss_sum, count, batches = 0.0, 0, 0
     for batch in data:
         n = _batch_size(batch)
-        if isinstance(loss_fn, Compiled):
-            loss_sum += float(loss_fn.value(params, batch)) * n
-        else:
-            loss_sum += float(value_of(loss_fn(params, batch))) * n
+        loss_sum += float(run.value(params, batch)) * n
         for name, metric in metrics.items():
             totals[name] += float(metric(params, batch)) * n
         count += n
