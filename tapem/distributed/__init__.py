@@ -146,7 +146,9 @@ class DataParallel:
                 f"{type(params).__name__}"
             )
         n = count(batch)
-        if self._workers is None and (self._shards is None or isinstance(self._shards, int)):
+        # only the default number of shards (one per worker) needs the workers counted, once:
+        # on Dask that is a round trip to the scheduler
+        if self._shards is None and self._workers is None:
             self._workers = self._backend.workers()
         runs = spans(n, self._shards, self._workers or 1)
         pieces = [take(batch, start, stop) for start, stop in runs]
