@@ -49,7 +49,7 @@ from tapem.optim import clip
 from tapem.optim.early_stopping import EarlyStopping
 from tapem.optim.lr_scheduler import LRScheduler, ReduceLROnPlateau
 from tapem.optim.optimizer import Optimizer
-from tapem.program import Program
+from tapem.program import Program, is_tapem_function
 from tapem.run_state import restore_run, run_state
 from tapem.transforms.compiled import Compiled
 from tapem.transforms.compiled import compile as compile_loss
@@ -282,7 +282,7 @@ def _as_run(loss_fn: LossFn, compile: bool, executor: Any) -> _Run:
     loss = loss_fn.loss if isinstance(loss_fn, Compiled) else loss_fn
     grad: GradFn
     value: ValueFn
-    if compile and callable(getattr(loss, "__tapem_generator__", None)):
+    if compile and is_tapem_function(loss):
         compiled = loss_fn if isinstance(loss_fn, Compiled) else compile_loss(loss)
         grad, value = compiled.value_and_grad, compiled.value
     else:

@@ -79,7 +79,7 @@ from tapem.distributed.shards import (
     spans,
 )
 from tapem.errors import InvalidArgument
-from tapem.program import Program
+from tapem.program import Program, is_tapem_function
 
 __all__ = ["DataParallel", "value_and_grad"]
 
@@ -172,6 +172,10 @@ class DataParallel:
 
 
 def _check_loss(loss_fn: Any) -> None:
+    """Refuse what no worker can build its shard's program with (any other callable may return
+    one: a worker that gets something else says so)."""
+    if is_tapem_function(loss_fn):
+        return
     if isinstance(loss_fn, Program):
         raise InvalidArgument(
             f"{WHO}: pass the loss function itself (loss), not a program (loss(params, batch)):"

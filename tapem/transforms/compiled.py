@@ -44,7 +44,7 @@ from tapem.errors import InvalidArgument
 from tapem.handle import Handle
 from tapem.interpreters.debugging import Debugging
 from tapem.interpreters.eager import Eager
-from tapem.program import Program
+from tapem.program import Program, is_tapem_function
 from tapem.protocol import Interpreter
 from tapem.replay import Plan, Recorder, Traced, Unreplayable, Usage, build
 from tapem.replay.arguments import Slots, fetch, proxied, signature
@@ -279,7 +279,7 @@ def _values(out: Any, tape: Tape) -> Any:
 def _check_loss(loss: Any) -> None:
     if isinstance(loss, Compiled):
         hint = "it is compiled already"
-    elif callable(getattr(loss, "__tapem_generator__", None)):
+    elif is_tapem_function(loss):
         return
     elif isinstance(loss, Program):
         hint = "that is a program; pass the @tm.tapem function that made it"
