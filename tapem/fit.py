@@ -42,7 +42,7 @@ import numpy as np
 from tapem.checkpoint import save_checkpoint
 from tapem.data.batch import size
 from tapem.distributed import DataParallel
-from tapem.errors import EmptyDataset, InvalidArgument, NonFinite
+from tapem.errors import EmptyDataset, InvalidArgument, NonFinite, check_int
 from tapem.interpreters.debugging import Debugging, is_finite
 from tapem.interpreters.eager import Eager
 from tapem.optim import clip
@@ -308,8 +308,7 @@ def _check_arguments(
     interval: str,
     early_stopping: EarlyStopping | None,
 ) -> None:
-    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 0:
-        raise InvalidArgument(f"fit: epochs must be an integer >= 0, got {epochs!r}")
+    check_int("fit", "epochs", epochs, 0)
     if metrics and eval_data is None:
         raise InvalidArgument("fit: metrics are measured on eval_data; pass eval_data=...")
     if early_stopping is not None and eval_data is None:

@@ -13,7 +13,7 @@ from tapem.arrays import readonly
 from tapem.batching.collated import Collated
 from tapem.data.batch import size
 from tapem.data.dataset import Dataset
-from tapem.errors import EmptyDataset, InvalidArgument
+from tapem.errors import EmptyDataset, InvalidArgument, check_int
 
 __all__ = [
     "WHO",
@@ -39,8 +39,7 @@ def check_shards(shards: Any) -> None:
     if shards is None:
         return
     if isinstance(shards, int) and not isinstance(shards, bool):
-        if shards < 1:
-            raise InvalidArgument(f"{WHO}: shards must be >= 1, got {shards}")
+        check_int(WHO, "shards", shards, 1, must=">= 1")
         return
     sizes = list(shards) if isinstance(shards, (list, tuple)) else None
     if not sizes or any(isinstance(s, bool) or not isinstance(s, int) or s < 1 for s in sizes):

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from tapem.errors import InvalidArgument, require_keys
+from tapem.errors import check_int, require_keys
 from tapem.optim.optimizer import check_range
 
 __all__ = ["EarlyStopping"]
@@ -37,11 +37,7 @@ class EarlyStopping:
     def __init__(
         self, patience: int = 3, min_delta: float = 0.0, restore_best_params: bool = True
     ) -> None:
-        if isinstance(patience, bool) or not isinstance(patience, int) or patience < 0:
-            raise InvalidArgument(
-                f"EarlyStopping: patience must be an integer >= 0, got {patience!r}"
-            )
-        self.patience = patience
+        self.patience = check_int("EarlyStopping", "patience", patience, 0)
         self.min_delta = check_range("EarlyStopping", "min_delta", min_delta, 0.0)
         self.restore_best_params = bool(restore_best_params)
         self.best = math.inf

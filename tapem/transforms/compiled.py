@@ -40,7 +40,7 @@ import numpy as np
 from tapem import collector
 from tapem.arrays import readonly
 from tapem.backward import seed_for
-from tapem.errors import InvalidArgument
+from tapem.errors import InvalidArgument, check_int
 from tapem.handle import Handle
 from tapem.interpreters.debugging import Debugging
 from tapem.interpreters.eager import Eager
@@ -94,9 +94,7 @@ class Compiled(Generic[P]):
         self.loss = loss
         functools.update_wrapper(self, loss, updated=())  # its name, doc and signature
         self.debug = _check_interpreter(interpreter)
-        if isinstance(cache_size, bool) or not isinstance(cache_size, int) or cache_size < 1:
-            raise InvalidArgument(f"tm.compile: cache_size must be an int >= 1, got {cache_size!r}")
-        self.cache_size = cache_size
+        self.cache_size = check_int("tm.compile", "cache_size", cache_size, 1, must="an int >= 1")
         self._counts = {_GRADIENTS: [0, 0], _VALUE: [0, 0]}  # traces and replays, by mode
         self._cache: OrderedDict[tuple[str, tuple[Any, ...]], list[_Entry]] = OrderedDict()
         self._entries = 0

@@ -6,7 +6,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from typing import Any
 
-from tapem.errors import InvalidArgument, require_keys
+from tapem.errors import InvalidArgument, check_int, require_keys
 from tapem.optim.optimizer import Optimizer, check_range
 
 __all__ = ["LRScheduler", "per_group", "positive_int"]
@@ -76,9 +76,7 @@ class LRScheduler(ABC):
 
 def positive_int(owner: str, name: str, value: int) -> int:
     """``value``, or :class:`~tapem.InvalidArgument` if it is not an integer > 0."""
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise InvalidArgument(f"{owner}: {name} must be a positive integer, got {value!r}")
-    return value
+    return check_int(owner, name, value, 1, must="a positive integer")
 
 
 def per_group(owner: str, name: str, value: Any, optimizer: Optimizer) -> list[Any]:
