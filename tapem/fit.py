@@ -199,14 +199,21 @@ def fit(
     work as before.
     """
     metrics = dict(metrics or {})
-    _check_arguments(epochs, eval_data, metrics, scheduler, scheduler_interval, early_stopping)
+    _check_arguments(
+        epochs,
+        eval_data,
+        metrics,
+        scheduler,
+        scheduler_interval,
+        early_stopping,
+        checkpoint,
+        resume,
+    )
     run = _as_run(loss_fn, compile, executor)
-    if resume and checkpoint is None:
-        raise InvalidArgument("fit: resume=True continues a checkpoint; pass checkpoint=path")
     history = History(params=dict(params), metrics={name: [] for name in metrics})
     done = 0
+    objects = (optimizer, scheduler, loader, early_stopping)  # what a checkpoint holds the state of
     if resume and checkpoint is not None and os.path.exists(checkpoint):
-        objects = (optimizer, scheduler, loader, early_stopping)
         saved, done, records = restore_run(checkpoint, params, list(metrics), *objects)
         history = History(params=saved, **records)
     show = sys.stderr.isatty() if progress is None else bool(progress)
@@ -241,7 +248,6 @@ def fit(
             if early_stopping is not None:
                 early_stopping.update(epoch, monitored, history.params)
             if checkpoint is not None:
-                objects = (optimizer, scheduler, loader, early_stopping)
                 state = run_state(epoch, history.records(), *objects)
                 save_checkpoint(checkpoint, history.params, state)
             if show:
@@ -307,8 +313,12 @@ def _check_arguments(
     scheduler: Scheduler | None,
     interval: str,
     early_stopping: EarlyStopping | None,
+    checkpoint: str | os.PathLike[str] | None,
+    resume: bool,
 ) -> None:
     check_int("fit", "epochs", epochs, 0)
+    if resume and checkpoint is None:
+        raise InvalidArgument("fit: resume=True continues a checkpoint; pass checkpoint=path")
     if metrics and eval_data is None:
         raise InvalidArgument("fit: metrics are measured on eval_data; pass eval_data=...")
     if early_stopping is not None and eval_data is None:
