@@ -30,6 +30,7 @@ __all__ = [
     "TapeError",
     "UnsupportedOperation",
     "WorkerLost",
+    "check_int",
     "require_keys",
 ]
 
@@ -262,6 +263,26 @@ class WorkerLost(TapeError):
             f"shard {shard} of {shards} (samples {start}:{stop}) was lost: {cause}; the step "
             "was not applied" + (f"; {hint}" if hint else "")
         )
+
+
+def check_int(owner: str, name: str, value: Any, minimum: int, *, must: str = "") -> int:
+    """``value``, or :class:`InvalidArgument` if it is not an ``int`` (a ``bool`` is not one)
+    ``>= minimum``: ``{owner}: {name} must be {must}, got {value!r}``, where ``must`` is by
+    default ``an integer >= {minimum}``.
+
+    >>> check_int("fit", "epochs", 3, 0)
+    3
+    >>> try:
+    ...     check_int("StepLR", "step_size", 0, 1, must="a positive integer")
+    ... except InvalidArgument as error:
+    ...     print(error)
+    StepLR: step_size must be a positive integer, got 0
+    """
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise InvalidArgument(
+            f"{owner}: {name} must be {must or f'an integer >= {minimum}'}, got {value!r}"
+        )
+    return value
 
 
 def require_keys(owner: str, state: Container[str], names: Iterable[str]) -> None:

@@ -35,20 +35,21 @@ import os
 import sys
 from collections.abc import Callable, Iterable, Mapping, Sized
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import numpy as np
 
 from tapem.checkpoint import save_checkpoint
+from tapem.data.batch import size
 from tapem.distributed import DataParallel
-from tapem.errors import EmptyDataset, InvalidArgument, NonFinite
+from tapem.errors import EmptyDataset, InvalidArgument, NonFinite, check_int
 from tapem.interpreters.debugging import Debugging, is_finite
 from tapem.interpreters.eager import Eager
 from tapem.optim import clip
 from tapem.optim.early_stopping import EarlyStopping
 from tapem.optim.lr_scheduler import LRScheduler, ReduceLROnPlateau
 from tapem.optim.optimizer import Optimizer
-from tapem.program import Program
+from tapem.program import Program, is_tapem_function
 from tapem.run_state import restore_run, run_state
 from tapem.transforms.compiled import Compiled
 from tapem.transforms.compiled import compile as compile_loss
@@ -57,7 +58,10 @@ from tapem.transforms.gradients import value_and_grad, value_of
 __all__ = ["History", "fit"]
 
 Params = dict[str, np.ndarray[Any, Any]]
+Grads = dict[str | int, Any]
 LossFn = Callable[[Params, Any], Program[Any]]
+GradFn = Callable[[Params, Any], tuple[Any, Grads]]
+ValueFn = Callable[[Params, Any], Any]
 Metric = Callable[[Params, Any], float]
 Scheduler = LRScheduler | ReduceLROnPlateau
 
@@ -66,9 +70,10 @@ Scheduler = LRScheduler | ReduceLROnPlateau
 class History:
     """What :func:`fit` recorded, one entry per complete epoch, and the parameters.
 
-    ``train_loss`` is the mean training loss of each epoch (weighted by batch); ``eval_loss``
-    and ``metrics[name]`` are measured on the evaluation data at the end of each epoch;
-    ``learning_rate`` is the first parameter group's rate at the start of each epoch.
+    ``train_loss`` is the mean training loss of each epoch (each batch weighted by its number of
+    samples); ``eval_loss`` and ``metrics[name]`` are measured on the evaluation data at the end
+    of each epoch; ``learning_rate`` is the first parameter group's rate at the start of each
+    epoch.
     ``params`` are the trained parameters (with early stopping: the best epoch's; in the
     ``history`` of an error: the last good ones).
     """
@@ -194,17 +199,21 @@ def fit(
     work as before.
     """
     metrics = dict(metrics or {})
-    _check_arguments(epochs, eval_data, metrics, scheduler, scheduler_interval, early_stopping)
-    # (the workers get the loss as written: each shard runs it eagerly, in its own process)
-    as_written = loss_fn.loss if isinstance(loss_fn, Compiled) else loss_fn
-    parallel = None if executor is None else DataParallel(as_written, executor)  # ships on use
-    loss_fn = _as_run(loss_fn, compile)
-    if resume and checkpoint is None:
-        raise InvalidArgument("fit: resume=True continues a checkpoint; pass checkpoint=path")
+    _check_arguments(
+        epochs,
+        eval_data,
+        metrics,
+        scheduler,
+        scheduler_interval,
+        early_stopping,
+        checkpoint,
+        resume,
+    )
+    run = _as_run(loss_fn, compile, executor)
     history = History(params=dict(params), metrics={name: [] for name in metrics})
     done = 0
+    objects = (optimizer, scheduler, loader, early_stopping)  # what a checkpoint holds the state of
     if resume and checkpoint is not None and os.path.exists(checkpoint):
-        objects = (optimizer, scheduler, loader, early_stopping)
         saved, done, records = restore_run(checkpoint, params, list(metrics), *objects)
         history = History(params=saved, **records)
     show = sys.stderr.isatty() if progress is None else bool(progress)
@@ -219,12 +228,12 @@ def fit(
             lr = optimizer.lr
             when = (epoch, epochs)
             train_loss = _train_epoch(
-                loss_fn, history, loader, optimizer, when, clipping, per_batch, show, parallel
+                run, history, loader, optimizer, when, clipping, per_batch, show
             )
             eval_loss: float | None = None
             scores: dict[str, float] = {}
             if eval_data is not None:
-                eval_loss, scores = _evaluate(loss_fn, history.params, eval_data, metrics, epoch)
+                eval_loss, scores = _evaluate(run, history.params, eval_data, metrics, epoch)
             history.train_loss.append(train_loss)
             history.learning_rate.append(lr)
             if eval_loss is not None:
@@ -239,7 +248,6 @@ def fit(
             if early_stopping is not None:
                 early_stopping.update(epoch, monitored, history.params)
             if checkpoint is not None:
-                objects = (optimizer, scheduler, loader, early_stopping)
                 state = run_state(epoch, history.records(), *objects)
                 save_checkpoint(checkpoint, history.params, state)
             if show:
@@ -254,20 +262,48 @@ def fit(
         )
         raise
     finally:
-        if parallel is not None:
-            parallel.close()
+        if run.parallel is not None:
+            run.parallel.close()
     if early_stopping is not None and early_stopping.restore_best_params:
         history.params = dict(early_stopping.best_params or history.params)
     return history
 
 
-def _as_run(loss_fn: LossFn, compile: bool) -> LossFn:
-    """``loss_fn`` compiled if ``compile`` and it is a @tm.tapem function, else eager."""
-    if isinstance(loss_fn, Compiled):
-        return loss_fn if compile else loss_fn.loss
-    if compile and callable(getattr(loss_fn, "__tapem_generator__", None)):
-        return compile_loss(loss_fn)
-    return loss_fn
+class _Run(NamedTuple):
+    """How :func:`fit` runs the loss, decided once."""
+
+    loss: LossFn
+    """The loss as written: its programs for diagnosing a NaN, its name for errors."""
+    grad: GradFn
+    """``(params, batch) -> (value, grads)``, for the steps."""
+    value: ValueFn
+    """``(params, batch) -> value``, for evaluation."""
+    parallel: DataParallel | None
+    """What computes ``grad`` data-parallel (closed when fit ends), if there is an executor."""
+
+
+def _as_run(loss_fn: LossFn, compile: bool, executor: Any) -> _Run:
+    """``loss_fn`` replayed by a plan (:func:`tapem.compile`) if ``compile`` and it is a
+    @tm.tapem function, else run eagerly; its gradients computed on ``executor`` if given."""
+    loss = loss_fn.loss if isinstance(loss_fn, Compiled) else loss_fn
+    grad: GradFn
+    value: ValueFn
+    if compile and is_tapem_function(loss):
+        compiled = loss_fn if isinstance(loss_fn, Compiled) else compile_loss(loss)
+        grad, value = compiled.value_and_grad, compiled.value
+    else:
+
+        def grad(params: Params, batch: Any) -> tuple[Any, Grads]:
+            return value_and_grad(loss(params, batch))
+
+        def value(params: Params, batch: Any) -> Any:
+            return value_of(loss(params, batch))
+
+    if executor is None:
+        return _Run(loss, grad, value, None)
+    # the workers get the loss as written: each shard runs it eagerly, in its own process
+    parallel = DataParallel(loss, executor)  # ships the loss on its first step
+    return _Run(loss, parallel.value_and_grad, value, parallel)
 
 
 def _check_arguments(
@@ -277,9 +313,12 @@ def _check_arguments(
     scheduler: Scheduler | None,
     interval: str,
     early_stopping: EarlyStopping | None,
+    checkpoint: str | os.PathLike[str] | None,
+    resume: bool,
 ) -> None:
-    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 0:
-        raise InvalidArgument(f"fit: epochs must be an integer >= 0, got {epochs!r}")
+    check_int("fit", "epochs", epochs, 0)
+    if resume and checkpoint is None:
+        raise InvalidArgument("fit: resume=True continues a checkpoint; pass checkpoint=path")
     if metrics and eval_data is None:
         raise InvalidArgument("fit: metrics are measured on eval_data; pass eval_data=...")
     if early_stopping is not None and eval_data is None:
@@ -296,7 +335,7 @@ def _check_arguments(
 
 
 def _train_epoch(
-    loss_fn: LossFn,
+    run: _Run,
     history: History,
     loader: Iterable[Any],
     optimizer: Optimizer,
@@ -304,7 +343,6 @@ def _train_epoch(
     clipping: float | None,
     per_batch: LRScheduler | None,
     show: bool,
-    parallel: DataParallel | None = None,
 ) -> float:
     """Train one epoch, keeping ``history.params`` at the last good parameters; the mean loss."""
     from tqdm.auto import tqdm
@@ -316,9 +354,7 @@ def _train_epoch(
     loss_sum, count, step = 0.0, 0, 0
     try:
         for step, batch in enumerate(batches, start=1):
-            value = _train_step(
-                loss_fn, history, batch, optimizer, (epoch, step), clipping, parallel
-            )
+            value = _train_step(run, history, batch, optimizer, (epoch, step), clipping)
             if per_batch is not None:
                 per_batch.step()
             n = _batch_size(batch)
@@ -334,31 +370,25 @@ def _train_epoch(
 
 
 def _train_step(
-    loss_fn: LossFn,
+    run: _Run,
     history: History,
     batch: Any,
     optimizer: Optimizer,
     where: tuple[int, int],
     clipping: float | None,
-    parallel: DataParallel | None = None,
 ) -> float:
     """One optimizer step on ``batch``; ``history.params`` moves only if everything was finite."""
-    if parallel is not None:
-        value, grads = parallel.value_and_grad(history.params, batch)
-    elif isinstance(loss_fn, Compiled):
-        value, grads = loss_fn.value_and_grad(history.params, batch)
-    else:
-        value, grads = value_and_grad(loss_fn(history.params, batch))
+    value, grads = run.grad(history.params, batch)
     epoch, step = where
     if not grads:
-        name = getattr(loss_fn, "__qualname__", repr(loss_fn))
+        name = getattr(run.loss, "__qualname__", repr(run.loss))
         raise InvalidArgument(
             f"fit: the loss {name} has no gradient for any parameter (epoch {epoch}, batch "
             f"{step}): it declares no tm.param, or depends on none; declare each trainable "
             "array with tm.param(params[name], name=name)"
         )
     if not (is_finite(value) and all(is_finite(g) for g in grads.values())):
-        raise _diagnose(loss_fn(history.params, batch), epoch, step)
+        raise _diagnose(run.loss(history.params, batch), epoch, step)
     if clipping is not None:
         grads, _ = clip.clip_grad_norm(grads, clipping)
     before = optimizer.state_dict()
@@ -398,23 +428,16 @@ def _diagnose(program: Program[Any], epoch: int, step: int) -> NonFinite:
 
 
 def _batch_size(batch: Any) -> int:
-    """The number of samples in ``batch``: the length of its first field (a tuple's first item,
-    a dict's first value, as :func:`~tapem.data.default_collate` builds them), else of the batch
-    itself (``collate=list``), else 1."""
-    if isinstance(batch, Mapping):
-        first = next(iter(batch.values()), batch)
-    elif isinstance(batch, tuple):
-        first = batch[0]
-    else:
-        first = batch
+    """The number of samples in ``batch`` (:func:`tapem.data.batch.size`: the rows of its
+    fields, nested as :func:`~tapem.data.default_collate` builds them, or its length), else 1."""
     try:
-        return len(first)
-    except TypeError:
+        return size(batch, "fit")
+    except InvalidArgument:
         return 1
 
 
 def _evaluate(
-    loss_fn: LossFn,
+    run: _Run,
     params: Params,
     data: Iterable[Any],
     metrics: Mapping[str, Metric],
@@ -424,10 +447,7 @@ def _evaluate(
     loss_sum, count, batches = 0.0, 0, 0
     for batch in data:
         n = _batch_size(batch)
-        if isinstance(loss_fn, Compiled):
-            loss_sum += float(loss_fn.value(params, batch)) * n
-        else:
-            loss_sum += float(value_of(loss_fn(params, batch))) * n
+        loss_sum += float(run.value(params, batch)) * n
         for name, metric in metrics.items():
             totals[name] += float(metric(params, batch)) * n
         count += n

@@ -26,7 +26,7 @@ from tapem.errors import NotAHandle
 from tapem.handle import Handle
 from tapem.requests import Request
 
-__all__ = ["Gen", "Program", "Subprogram", "tapem"]
+__all__ = ["Gen", "Program", "Subprogram", "is_tapem_function", "tapem"]
 
 T = TypeVar("T")
 T_co = TypeVar("T_co", covariant=True)
@@ -102,3 +102,16 @@ def tapem(function: Callable[P, Generator[Request, Handle, T]]) -> Callable[P, P
 
     factory.__tapem_generator__ = function  # type: ignore[attr-defined]
     return factory
+
+
+def is_tapem_function(f: object) -> bool:
+    """Whether ``f`` is a ``@tapem`` function (a factory of programs), not a program it made,
+    a plain generator function or any other callable.
+
+    >>> @tapem
+    ... def program(x):
+    ...     return (yield from x)
+    >>> is_tapem_function(program), is_tapem_function(program(())), is_tapem_function(len)
+    (True, False, False)
+    """
+    return callable(getattr(f, "__tapem_generator__", None))

@@ -64,9 +64,9 @@ def run_state(
     early_stopping: Stateful | None,
 ) -> dict[str, Any]:
     """The state a checkpoint keeps after ``epoch`` complete epochs with ``records`` (the
-    :class:`~tapem.History` lists)."""
+    :class:`~tapem.History` lists, a copy the state takes as it is: ``History.records()``)."""
     return {
-        "fit": {"epoch": epoch, "history": dict(records)},
+        "fit": {"epoch": epoch, "history": records},
         "optimizer": optimizer.state_dict(),
         "scheduler": _tagged(scheduler),
         "loader": loader.state_dict() if has_state(loader) else None,  # type: ignore[attr-defined]
@@ -105,11 +105,10 @@ def restore_run(
             f"{sorted(metrics)}",
             "resume with the same metrics, or pass resume=False",
         )
-    stateful: list[Any] = [optimizer, scheduler, loader if has_state(loader) else None]
-    stateful.append(early_stopping)
     keys = ("optimizer", "scheduler", "loader", "early_stopping")
     saved = {key: checkpoint.state.get(key) for key in keys}
-    before = [(obj, obj.state_dict()) for obj in stateful if obj is not None]
+    stateful: list[Any] = [optimizer, scheduler, loader, early_stopping]
+    before = [(obj, obj.state_dict()) for obj in stateful if has_state(obj)]
     try:
         optimizer.load_state_dict(saved["optimizer"] or {})
         _load_tagged(name, "scheduler", scheduler, saved["scheduler"])

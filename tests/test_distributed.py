@@ -241,6 +241,18 @@ def test_by_default_each_worker_gets_a_shard_and_never_more_shards_than_samples(
         assert tapem.distributed.DataParallel(mlp_loss, executor)._backend.workers() == 2
 
 
+@pytest.mark.parametrize("shards", [None, 3, [4, 6]])
+def test_the_workers_are_counted_once_and_only_when_the_shards_are_not_given(threads, shards):
+    """Counting them is a round trip to a Dask scheduler: only the default needs it."""
+    calls = []
+    with tapem.distributed.DataParallel(mlp_loss, threads, shards=shards) as parallel:
+        workers = parallel._backend.workers
+        parallel._backend.workers = lambda: calls.append(1) or workers()
+        for _ in range(2):
+            assert_same(parallel.value_and_grad(PARAMS, (XS, YS)), REFERENCE)
+    assert len(calls) == (1 if shards is None else 0)
+
+
 def test_a_data_parallel_loss_takes_many_steps(client):
     with tapem.distributed.DataParallel(mlp_loss, client, shards=3) as parallel:
         for seed in range(3):

@@ -48,6 +48,29 @@ def test_state_round_trips_through_a_checkpoint(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
+    "bad",
+    [
+        {"wait": "two"},  # the best loss, epoch and params were taken before the wait failed
+        {"stopped_epoch": None},
+        {"best_params": 3},
+        {"best": "low"},
+    ],
+)
+def test_a_bad_state_dict_changes_nothing(bad: dict[str, object]) -> None:
+    stopper = tm.EarlyStopping(patience=3)
+    updates(stopper, [1.0, 0.5, 0.7])
+    before = stopper.state_dict()
+    other = {"best": 0.1, "best_epoch": 9, "best_params": {"w": np.array([9])}, "wait": 0}
+    with pytest.raises((TypeError, ValueError)):
+        stopper.load_state_dict({**other, "stopped_epoch": 0, **bad})
+    after = stopper.state_dict()
+    assert after.keys() == before.keys()
+    for key in ("best", "best_epoch", "wait", "stopped_epoch"):
+        assert after[key] == before[key]
+    assert after["best_params"]["w"] is before["best_params"]["w"]
+
+
+@pytest.mark.parametrize(
     ("kwargs", "message"),
     [
         ({"patience": -1}, "patience must be an integer >= 0"),

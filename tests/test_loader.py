@@ -9,6 +9,7 @@ import pytest
 
 import tapem as tm
 from tapem.data import default_collate
+from tapem.data.batch import size, take
 
 
 def lcg_order(seed: int, n: int) -> tuple[list[int], int]:
@@ -148,6 +149,24 @@ def test_default_collate_errors_name_the_field_and_the_fix() -> None:
         default_collate([(1, 2), (1, 2, 3)])
     with pytest.raises(tm.InvalidArgument, match="no samples"):
         default_collate([])
+
+
+def test_a_collated_batch_counts_and_cuts_its_samples_however_nested() -> None:
+    class Pair(NamedTuple):
+        x: np.ndarray
+        m: np.ndarray
+
+    samples = [{"in": Pair(np.full(2, i), np.ones(1)), "y": (i, {"id": i})} for i in range(5)]
+    (batch,) = list(tm.DataLoader(samples, batch_size=5))
+    assert size(batch, "test") == 5  # not the 2 keys of the dict
+    cut = take(batch, 1, 3)
+    assert isinstance(cut["in"], Pair) and cut["in"].x[:, 0].tolist() == [1, 2]
+    assert cut["y"][1]["id"].tolist() == [1, 2] and size(cut, "test") == 2
+    assert size(list(range(3)), "test") == 3  # collate=list: the samples themselves
+    with pytest.raises(tm.InvalidArgument, match="the fields have 5, 4 rows"):
+        size((batch["y"][0], batch["y"][0][:4]), "test")
+    with pytest.raises(tm.InvalidArgument, match="test: the batch is a float without a length"):
+        size(1.0, "test")
 
 
 def test_custom_collate_dataset_batches_feed_mean_scalar_over_dataset() -> None:

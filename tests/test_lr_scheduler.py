@@ -102,6 +102,26 @@ def test_get_last_lr_and_state_dict_round_trip() -> None:
         sched2.load_state_dict({"last_epoch": 1})
 
 
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"last_epoch": 5, "base_lrs": [-1.0]},  # the epoch was taken before the rate was checked
+        {"last_epoch": 5, "base_lrs": ["fast"]},
+        {"last_epoch": -1, "base_lrs": [0.5]},
+        {"last_epoch": 5, "base_lrs": [0.5, 0.5]},
+    ],
+)
+def test_a_bad_state_dict_changes_nothing(bad: dict[str, object]) -> None:
+    opt = SGD(lr=0.1)
+    sched = StepLR(opt, step_size=2, gamma=0.5)
+    for _ in range(3):
+        sched.step()
+    before, lr = sched.state_dict(), opt.lr
+    with pytest.raises(tm.InvalidArgument):
+        sched.load_state_dict(bad)
+    assert sched.state_dict() == before and opt.lr == lr
+
+
 def test_sequential_state_dict_round_trip() -> None:
     def build() -> tuple[SGD, SequentialLR]:
         opt = SGD(lr=1.0)
@@ -111,15 +131,40 @@ def test_sequential_state_dict_round_trip() -> None:
     opt, sched = build()
     for _ in range(3):
         sched.step()
+    state = sched.state_dict()
+    # the base's state: the inner schedulers' never changes (they are applied, never stepped)
+    assert state == {"last_epoch": 3, "base_lrs": [1.0]}
     opt2, sched2 = build()
-    sched2.load_state_dict(sched.state_dict())
-    assert sched.state_dict()["schedulers"][0] == {"last_epoch": 0, "base_lrs": [1.0]}
+    sched2.load_state_dict(state)
+    assert sched2.state_dict() == state
     assert opt2.lr == opt.lr == pytest.approx(0.1)
-    sched.step()
-    sched2.step()
-    assert opt2.lr == opt.lr == pytest.approx(0.01)
-    with pytest.raises(tm.InvalidArgument, match="the state has 1 schedulers, this one 2"):
-        sched2.load_state_dict(dict(sched.state_dict(), schedulers=[{}]))
+    lrs, resumed = [], []
+    for _ in range(4):  # through the rest of the second schedule, identically
+        sched.step()
+        sched2.step()
+        lrs.append(opt.lr)
+        resumed.append(opt2.lr)
+    assert resumed == lrs == pytest.approx([0.01, 0.001, 1e-4, 1e-5])
+    # a state saved with the inner schedulers' states (before they were dropped) still loads
+    opt3, sched3 = build()
+    inner = [{"last_epoch": 0, "base_lrs": [1.0]}] * 2
+    sched3.load_state_dict({**sched.state_dict(), "schedulers": inner})
+    assert sched3.state_dict() == sched.state_dict() and opt3.lr == opt.lr
+
+
+def test_sequential_a_bad_state_dict_changes_nothing() -> None:
+    """Loading the inner schedulers' states first used to set their epoch 0's rate before the
+    outer state was checked."""
+    opt = SGD(lr=1.0)
+    parts = [LinearLR(opt, start_factor=0.5, total_iters=2), StepLR(opt, step_size=1)]
+    sched = SequentialLR(opt, parts, milestones=[2])
+    for _ in range(3):
+        sched.step()
+    before, lr = sched.state_dict(), opt.lr
+    inner = [{"last_epoch": 0, "base_lrs": [1.0]}] * 2
+    with pytest.raises(tm.InvalidArgument, match="base_lrs"):
+        sched.load_state_dict({"last_epoch": 5, "base_lrs": [-1.0], "schedulers": inner})
+    assert sched.state_dict() == before and opt.lr == lr
 
 
 @pytest.mark.parametrize(

@@ -199,6 +199,23 @@ def test_reduce_on_plateau_state_round_trip(tmp_path: Path) -> None:
         fresh.load_state_dict({"best": 1.0})
 
 
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"last_epoch": 7, "best": "low", "num_bad_epochs": 0, "cooldown_counter": 0},
+        {"last_epoch": 7, "best": 0.5, "num_bad_epochs": -1, "cooldown_counter": 0},
+    ],
+)
+def test_reduce_on_plateau_a_bad_state_dict_changes_nothing(bad: dict[str, object]) -> None:
+    sched = ReduceLROnPlateau(SGD(lr=1.0), patience=1)
+    sched.step(2.0)
+    sched.step(3.0)
+    before = sched.state_dict()
+    with pytest.raises((tm.InvalidArgument, ValueError)):
+        sched.load_state_dict(bad)
+    assert sched.state_dict() == before
+
+
 def test_schedulers_act_on_every_group() -> None:
     opt = SGD([{"params": ["W"], "lr": 0.1}, {"params": ["b"]}], lr=1.0)
     sched = StepLR(opt, step_size=1, gamma=0.5)

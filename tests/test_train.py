@@ -155,6 +155,53 @@ def test_losses_and_metrics_of_dict_batches_are_weighted_by_samples():
     assert history.metrics["mean_y"] == [pytest.approx(np.mean(ys))]
 
 
+@pytest.mark.parametrize("nesting", ["tuple of tuples", "dict of dicts"])
+def test_losses_and_metrics_of_nested_batches_are_weighted_by_samples(nesting):
+    """A batch's samples are its fields' rows, however deep the fields are nested (counting the
+    first field's items gave the 2 of ``(x, m)`` or the 3 keys of ``{"x", "m", "id"}``)."""
+
+    def fields(batch):
+        if nesting == "tuple of tuples":
+            (x, m), y = batch
+        else:
+            x, m, y = batch["in"]["x"], batch["in"]["m"], batch["out"]["y"]
+        return x, m, y
+
+    @tm.tapem
+    def nested_least_squares(params, batch):
+        x, m, y = fields(batch)
+        W = yield from tm.param(params["W"], name="W")
+        b = yield from tm.param(params["b"], name="b")
+        X, M, Y = (yield from tm.const(x)), (yield from tm.const(m)), (yield from tm.const(y))
+        return (yield ops.mse_loss((yield (yield ops.linear(W, b, X)) * M), Y))
+
+    def mean_y(params, batch):
+        return float(np.mean(fields(batch)[2]))
+
+    ys = [1.0, 1.0, 1.0, 1.0, 3.0, 3.0]  # batches of 4 and 2
+    if nesting == "tuple of tuples":
+        samples = [((np.zeros(1), np.ones(1)), np.array([y])) for y in ys]
+    else:
+        samples = [
+            {"in": {"x": np.zeros(1), "m": np.ones(1), "id": i}, "out": {"y": np.array([y])}}
+            for i, y in enumerate(ys)
+        ]
+    history = tm.fit(
+        nested_least_squares,
+        {"W": np.zeros((1, 1)), "b": np.zeros(1)},
+        tm.DataLoader(samples, batch_size=4),
+        SGD(lr=0.0),  # the prediction stays 0: each batch's loss is the mean of its y²
+        epochs=1,
+        eval_data=tm.DataLoader(samples, batch_size=4),
+        metrics={"mean_y": mean_y},
+        progress=False,
+    )
+    per_sample_loss = float(np.mean(np.square(ys)))  # 22/6, not (1 + 9) / 2
+    assert history.train_loss == [pytest.approx(per_sample_loss)]
+    assert history.eval_loss == [pytest.approx(per_sample_loss)]
+    assert history.metrics["mean_y"] == [pytest.approx(np.mean(ys))]
+
+
 # ---- the loop's contract -------------------------------------------------------------------------
 
 

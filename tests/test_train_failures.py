@@ -189,6 +189,12 @@ def test_bad_arguments(kwargs: dict[str, Any], message: str) -> None:
         tm.fit(least_squares, start(), [batch(1)], SGD(), **arguments)
 
 
+def test_arguments_are_checked_before_anything_is_built() -> None:
+    """resume=True without a checkpoint is refused before the executor is looked at."""
+    with pytest.raises(tm.InvalidArgument, match="resume=True continues a checkpoint"):
+        tm.fit(least_squares, start(), [batch(1)], SGD(), 1, resume=True, executor=object())
+
+
 def test_reduce_on_plateau_cannot_step_per_batch() -> None:
     opt = SGD()
     with pytest.raises(tm.InvalidArgument, match="ReduceLROnPlateau steps once per epoch"):

@@ -67,6 +67,7 @@ from collections.abc import Callable, Mapping
 from types import TracebackType
 from typing import Any
 
+from tapem.data.batch import take
 from tapem.distributed.executors import backend_for
 from tapem.distributed.shards import (
     WHO,
@@ -75,11 +76,10 @@ from tapem.distributed.shards import (
     check_shards,
     combine,
     count,
-    slice_batch,
     spans,
 )
 from tapem.errors import InvalidArgument
-from tapem.program import Program
+from tapem.program import Program, is_tapem_function
 
 __all__ = ["DataParallel", "value_and_grad"]
 
@@ -146,10 +146,12 @@ class DataParallel:
                 f"{type(params).__name__}"
             )
         n = count(batch)
-        if self._workers is None and (self._shards is None or isinstance(self._shards, int)):
+        # only the default number of shards (one per worker) needs the workers counted, once:
+        # on Dask that is a round trip to the scheduler
+        if self._shards is None and self._workers is None:
             self._workers = self._backend.workers()
         runs = spans(n, self._shards, self._workers or 1)
-        pieces = [slice_batch(batch, start, stop) for start, stop in runs]
+        pieces = [take(batch, start, stop) for start, stop in runs]
         results = self._backend.run(dict(params), pieces, runs)
         return combine(results, runs, n)
 
@@ -170,6 +172,10 @@ class DataParallel:
 
 
 def _check_loss(loss_fn: Any) -> None:
+    """Refuse what no worker can build its shard's program with (any other callable may return
+    one: a worker that gets something else says so)."""
+    if is_tapem_function(loss_fn):
+        return
     if isinstance(loss_fn, Program):
         raise InvalidArgument(
             f"{WHO}: pass the loss function itself (loss), not a program (loss(params, batch)):"

@@ -1,5 +1,6 @@
-"""Shards of a batch: how many samples it holds, the contiguous runs each shard takes, each
-run as the same kind of batch, and the shards' results weighted back into one."""
+"""Shards of a batch: how many samples it holds (the kinds of batch a shard can be cut from), the
+contiguous runs each shard takes, and the shards' results weighted back into one; each run is cut
+as the same kind of batch by :func:`tapem.data.batch.take`."""
 
 from __future__ import annotations
 
@@ -10,8 +11,9 @@ import numpy as np
 
 from tapem.arrays import readonly
 from tapem.batching.collated import Collated
+from tapem.data.batch import size
 from tapem.data.dataset import Dataset
-from tapem.errors import EmptyDataset, InvalidArgument
+from tapem.errors import EmptyDataset, InvalidArgument, check_int
 
 __all__ = [
     "WHO",
@@ -21,7 +23,6 @@ __all__ = [
     "check_shards",
     "combine",
     "count",
-    "slice_batch",
     "spans",
     "where",
 ]
@@ -38,8 +39,7 @@ def check_shards(shards: Any) -> None:
     if shards is None:
         return
     if isinstance(shards, int) and not isinstance(shards, bool):
-        if shards < 1:
-            raise InvalidArgument(f"{WHO}: shards must be >= 1, got {shards}")
+        check_int(WHO, "shards", shards, 1, must=">= 1")
         return
     sizes = list(shards) if isinstance(shards, (list, tuple)) else None
     if not sizes or any(isinstance(s, bool) or not isinstance(s, int) or s < 1 for s in sizes):
@@ -51,47 +51,16 @@ def check_shards(shards: Any) -> None:
 
 def count(batch: Any) -> int:
     """The number of samples in ``batch``, checking that every field has one row per sample."""
-    if isinstance(batch, (Dataset, Collated, list, np.ndarray)):
-        if isinstance(batch, np.ndarray) and batch.ndim == 0:
-            raise InvalidArgument(f"{WHO}: the batch is a 0-d array; give it an axis of samples")
-        n = len(batch)
-    elif isinstance(batch, (tuple, Mapping)):
-        lengths: list[int] = []
-        _field_lengths(batch, lengths)
-        if not lengths:
-            raise InvalidArgument(f"{WHO}: the batch has no fields")
-        if any(length != lengths[0] for length in lengths):
-            raise InvalidArgument(
-                f"{WHO}: every field of the batch needs one row per sample; the fields have "
-                f"{', '.join(map(str, lengths))} rows"
-            )
-        n = lengths[0]
-    else:
+    if not isinstance(batch, (Dataset, Collated, list, np.ndarray, tuple, Mapping)):
         raise InvalidArgument(
             f"{WHO}: the batch must be a tuple or dict of arrays (axis 0 over the samples), a "
             f"tm.Collated, a tm.Dataset, a list of samples or an array; got "
             f"{type(batch).__name__}"
         )
+    n = size(batch, WHO)
     if n == 0:
         raise EmptyDataset(WHO)
     return n
-
-
-def _field_lengths(fields: Any, lengths: list[int]) -> None:
-    if isinstance(fields, tuple):
-        for field in fields:
-            _field_lengths(field, lengths)
-    elif isinstance(fields, Mapping):
-        for field in fields.values():
-            _field_lengths(field, lengths)
-    else:
-        try:
-            lengths.append(len(fields))
-        except TypeError:
-            raise InvalidArgument(
-                f"{WHO}: a field of the batch is a {type(fields).__name__} without a length; "
-                "every field needs an axis 0 over the samples"
-            ) from None
 
 
 def spans(n: int, shards: Shards, workers: int) -> list[Span]:
@@ -109,16 +78,6 @@ def spans(n: int, shards: Shards, workers: int) -> list[Span]:
         sizes = [q + 1] * r + [q] * (number - r)
     stops = np.cumsum(sizes).tolist()
     return [(stop - size, stop) for size, stop in zip(sizes, stops, strict=True)]
-
-
-def slice_batch(batch: Any, start: int, stop: int) -> Any:
-    """Samples ``start:stop`` of ``batch``, as the same kind of batch."""
-    if isinstance(batch, tuple):
-        fields = [slice_batch(field, start, stop) for field in batch]
-        return type(batch)(*fields) if hasattr(batch, "_fields") else tuple(fields)
-    if isinstance(batch, Mapping):
-        return {key: slice_batch(field, start, stop) for key, field in batch.items()}
-    return batch[start:stop]
 
 
 def where(index: int, runs: Sequence[Span]) -> str:

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from tapem.errors import InvalidArgument, require_keys
+from tapem.errors import check_int, require_keys
 from tapem.optim.optimizer import check_range
 
 __all__ = ["EarlyStopping"]
@@ -37,11 +37,7 @@ class EarlyStopping:
     def __init__(
         self, patience: int = 3, min_delta: float = 0.0, restore_best_params: bool = True
     ) -> None:
-        if isinstance(patience, bool) or not isinstance(patience, int) or patience < 0:
-            raise InvalidArgument(
-                f"EarlyStopping: patience must be an integer >= 0, got {patience!r}"
-            )
-        self.patience = patience
+        self.patience = check_int("EarlyStopping", "patience", patience, 0)
         self.min_delta = check_range("EarlyStopping", "min_delta", min_delta, 0.0)
         self.restore_best_params = bool(restore_best_params)
         self.best = math.inf
@@ -79,12 +75,12 @@ class EarlyStopping:
         }
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        """Restore :meth:`state_dict`."""
+        """Restore :meth:`state_dict`. Nothing changes on error."""
         names = ("best", "best_epoch", "best_params", "wait", "stopped_epoch")
         require_keys("EarlyStopping.load_state_dict", state, names)
-        best_params = state["best_params"]
-        self.best = float(state["best"])
-        self.best_epoch = int(state["best_epoch"])
-        self.best_params = None if best_params is None else dict(best_params)
-        self.wait = int(state["wait"])
-        self.stopped_epoch = int(state["stopped_epoch"])
+        saved_params = state["best_params"]
+        best, best_epoch = float(state["best"]), int(state["best_epoch"])
+        best_params = None if saved_params is None else dict(saved_params)
+        wait, stopped_epoch = int(state["wait"]), int(state["stopped_epoch"])
+        self.best, self.best_epoch, self.best_params = best, best_epoch, best_params
+        self.wait, self.stopped_epoch = wait, stopped_epoch

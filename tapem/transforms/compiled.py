@@ -38,10 +38,10 @@ from typing import Any, Generic, NamedTuple, ParamSpec
 import numpy as np
 
 from tapem import collector
-from tapem.errors import InvalidArgument
+from tapem.errors import InvalidArgument, check_int
 from tapem.interpreters.debugging import Debugging
 from tapem.interpreters.eager import Eager
-from tapem.program import Program
+from tapem.program import Program, is_tapem_function
 from tapem.protocol import Interpreter
 from tapem.replay import Plan, Recorder, Traced, Unreplayable, Usage, build
 from tapem.replay.arguments import Slots, fetch, proxied, signature
@@ -95,9 +95,7 @@ class Compiled(Generic[P]):
         self.loss = loss
         functools.update_wrapper(self, loss, updated=())  # its name, doc and signature
         self.debug = _check_interpreter(interpreter)
-        if isinstance(cache_size, bool) or not isinstance(cache_size, int) or cache_size < 1:
-            raise InvalidArgument(f"tm.compile: cache_size must be an int >= 1, got {cache_size!r}")
-        self.cache_size = cache_size
+        self.cache_size = check_int("tm.compile", "cache_size", cache_size, 1, must="an int >= 1")
         self._counts = {_GRADIENTS: [0, 0], _VALUE: [0, 0]}  # traces and replays, by mode
         self._cache: OrderedDict[tuple[str, tuple[Any, ...]], list[_Entry]] = OrderedDict()
         self._entries = 0
@@ -264,7 +262,7 @@ def _run(
 def _check_loss(loss: Any) -> None:
     if isinstance(loss, Compiled):
         hint = "it is compiled already"
-    elif callable(getattr(loss, "__tapem_generator__", None)):
+    elif is_tapem_function(loss):
         return
     elif isinstance(loss, Program):
         hint = "that is a program; pass the @tm.tapem function that made it"

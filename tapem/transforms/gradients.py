@@ -16,7 +16,7 @@ from tapem.driver import drive
 from tapem.errors import InvalidArgument, NotAHandle, ShapeMismatch, TapeError
 from tapem.handle import Handle
 from tapem.interpreters.eager import Eager
-from tapem.program import Gen, Program, tapem
+from tapem.program import Gen, Program, is_tapem_function, tapem
 from tapem.protocol import Interpreter
 from tapem.replay.proxy import ArgArray
 from tapem.requests import Op
@@ -181,7 +181,7 @@ def _of_function(
     f: Any, argnums: int | tuple[int, ...], interpreter: Interpreter | None, with_value: bool
 ) -> Callable[..., Any]:
     """JAX's ``grad(f)`` / ``value_and_grad(f)`` for a ``@tm.tapem`` function of handles."""
-    if not callable(f) or not hasattr(f, "__tapem_generator__"):
+    if not is_tapem_function(f):
         hint = ""
         if isinstance(f, Generator):
             hint = "; decorate the generator function with @tm.tapem"

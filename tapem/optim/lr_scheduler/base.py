@@ -6,7 +6,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from typing import Any
 
-from tapem.errors import InvalidArgument, require_keys
+from tapem.errors import InvalidArgument, check_int, require_keys
 from tapem.optim.optimizer import Optimizer, check_range
 
 __all__ = ["LRScheduler", "per_group", "positive_int"]
@@ -64,9 +64,9 @@ class LRScheduler(ABC):
         last_epoch = int(state["last_epoch"])
         if last_epoch < 0:
             raise InvalidArgument(f"{owner}: last_epoch must be >= 0, got {last_epoch}")
+        base_lrs = [check_range(owner, "base_lrs[i]", lr, 0.0) for lr in base_lrs]
         before = (self.last_epoch, self.base_lrs)
-        self.last_epoch = last_epoch
-        self.base_lrs = [check_range(owner, "base_lrs[i]", lr, 0.0) for lr in base_lrs]
+        self.last_epoch, self.base_lrs = last_epoch, base_lrs
         try:
             self._apply(last_epoch)
         except BaseException:
@@ -76,9 +76,7 @@ class LRScheduler(ABC):
 
 def positive_int(owner: str, name: str, value: int) -> int:
     """``value``, or :class:`~tapem.InvalidArgument` if it is not an integer > 0."""
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise InvalidArgument(f"{owner}: {name} must be a positive integer, got {value!r}")
-    return value
+    return check_int(owner, name, value, 1, must="a positive integer")
 
 
 def per_group(owner: str, name: str, value: Any, optimizer: Optimizer) -> list[Any]:

@@ -6,17 +6,11 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
-from tapem.errors import InvalidArgument, require_keys
+from tapem.errors import InvalidArgument, check_int, require_keys
 from tapem.optim.lr_scheduler.base import per_group
 from tapem.optim.optimizer import Optimizer, check_range
 
 __all__ = ["ReduceLROnPlateau"]
-
-
-def _count(owner: str, name: str, value: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise InvalidArgument(f"{owner}: {name} must be an integer >= 0, got {value!r}")
-    return value
 
 
 class ReduceLROnPlateau:
@@ -64,10 +58,10 @@ class ReduceLROnPlateau:
         self.optimizer = optimizer
         self.mode = mode
         self.factor = check_range(owner, "factor", factor, 0.0, 1.0, open_hi=True)
-        self.patience = _count(owner, "patience", patience)
+        self.patience = check_int(owner, "patience", patience, 0)
         self.threshold = check_range(owner, "threshold", threshold, 0.0)
         self.threshold_mode = threshold_mode
-        self.cooldown = _count(owner, "cooldown", cooldown)
+        self.cooldown = check_int(owner, "cooldown", cooldown, 0)
         self.min_lrs = [
             check_range(owner, "min_lr", lr, 0.0)
             for lr in per_group(owner, "min_lr", min_lr, optimizer)
@@ -121,12 +115,13 @@ class ReduceLROnPlateau:
         }
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        """Restore :meth:`state_dict`."""
+        """Restore :meth:`state_dict`. Nothing changes on error."""
         owner = "ReduceLROnPlateau.load_state_dict"
         names = ("last_epoch", "best", "num_bad_epochs", "cooldown_counter")
         require_keys(owner, state, names)
         counts = [int(state[name]) for name in ("last_epoch", "num_bad_epochs", "cooldown_counter")]
         if min(counts) < 0:
             raise InvalidArgument(f"{owner}: counters must be >= 0, got {counts}")
+        best = float(state["best"])
         self.last_epoch, self.num_bad_epochs, self.cooldown_counter = counts
-        self.best = float(state["best"])
+        self.best = best

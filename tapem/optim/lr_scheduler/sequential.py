@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from bisect import bisect_right
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from itertools import pairwise
-from typing import Any
 
-from tapem.errors import InvalidArgument, require_keys
+from tapem.errors import InvalidArgument
 from tapem.optim.lr_scheduler.base import LRScheduler, positive_int
 from tapem.optim.optimizer import Optimizer
 
@@ -17,6 +16,10 @@ __all__ = ["SequentialLR"]
 class SequentialLR(LRScheduler):
     """Run ``schedulers[i]`` from epoch ``milestones[i-1]`` (PyTorch's ``SequentialLR``); each
     restarts at its own epoch 0 when its turn comes.
+
+    Its :meth:`state_dict` is the base's: it applies the inner schedules' closed forms and never
+    steps them, so their state never changes from what building them gave (built again as
+    before, a resumed run has it).
 
     >>> from tapem.optim import SGD, CosineAnnealingLR, LinearLR
     >>> opt = SGD(lr=1.0)
@@ -59,19 +62,3 @@ class SequentialLR(LRScheduler):
     def _apply(self, epoch: int) -> None:
         scheduler, own_epoch = self._current(epoch)
         scheduler._apply(own_epoch)  # the inner one may drive more than the lr (OneCycleLR)
-
-    def state_dict(self) -> dict[str, Any]:
-        """The base entries plus ``"schedulers"``: each inner scheduler's state."""
-        return {**super().state_dict(), "schedulers": [s.state_dict() for s in self.schedulers]}
-
-    def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        require_keys("SequentialLR.load_state_dict", state, ("schedulers",))
-        inner = list(state["schedulers"])
-        if len(inner) != len(self.schedulers):
-            raise InvalidArgument(
-                f"SequentialLR.load_state_dict: the state has {len(inner)} schedulers, this one "
-                f"{len(self.schedulers)}; build it with the same schedulers"
-            )
-        for scheduler, saved in zip(self.schedulers, inner, strict=True):
-            scheduler.load_state_dict(saved)
-        super().load_state_dict(state)
