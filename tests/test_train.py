@@ -8,20 +8,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from train_cases import least_squares
 
 import tapem as tm
 from tapem import ops
 from tapem.optim import SGD, Adam, StepLR
-
-
-@tm.tapem
-def least_squares(params, batch):
-    x, y = batch
-    W = yield from tm.param(params["W"], name="W")
-    b = yield from tm.param(params["b"], name="b")
-    X = yield from tm.const(x)
-    Y = yield from tm.const(y)
-    return (yield ops.mse_loss((yield ops.linear(W, b, X)), Y))
 
 
 def regression_problem(n=64, d=3, seed=0):
